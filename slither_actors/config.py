@@ -1,0 +1,188 @@
+"""Settings: attrs classes with the seed's defaults, structured strictly with cattrs.
+
+Settings come from a dict, a TOML file or the ``[tool.slither_actors]`` table of a
+``pyproject.toml``. Structuring is strict: an unknown key, a value of the wrong type (no
+silent ``"5"`` → ``5``) or a value out of range is a `ConfigError` that names the key::
+
+    invalid settings in pyproject.toml [tool.slither_actors]:
+      - extra fields found (batchsize) @ settings.dispatch
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.v import format_exception
+
+from slither_actors.errors import ConfigError
+
+__all__ = [
+    "BridgeSettings",
+    "DispatchSettings",
+    "OnError",
+    "Ordering",
+    "Settings",
+    "ViewScope",
+]
+
+
+class Ordering(enum.Enum):
+    """In which order dispatch returns results."""
+
+    PRESERVE = "preserve"
+    AS_COMPLETED = "as_completed"
+
+
+class OnError(enum.Enum):
+    """The default error policy of dispatch and pipe stages."""
+
+    HALT = "halt"
+    SKIP = "skip"
+
+
+class ViewScope(enum.Enum):
+    """Who may call a store view: workers of one session, or any worker."""
+
+    SESSION = "session"
+    GLOBAL = "global"
+
+
+_positive = attrs.validators.ge(1)
+
+
+@attrs.frozen
+class DispatchSettings:
+    """Defaults for `dispatch` calls and worker stages that do not set their own."""
+
+    batch_size: int = attrs.field(default=64, validator=_positive)
+    max_in_flight: int = attrs.field(default=8, validator=_positive)
+    ordering: Ordering = Ordering.PRESERVE
+    on_error: OnError = OnError.HALT
+
+
+@attrs.frozen
+class BridgeSettings:
+    """Defaults for store views called back from workers."""
+
+    default_scope: ViewScope = ViewScope.SESSION
+
+
+@attrs.frozen
+class Settings:
+    """Everything a runtime is configured with. Every field has the seed's default.
+
+    ``stores`` lists store classes as ``"package.module:ClassName"`` strings for the
+    runtime to start.
+    """
+
+    stores: tuple[str, ...] = ()
+    dispatch: DispatchSettings = DispatchSettings()
+    bridge: BridgeSettings = BridgeSettings()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "settings dict") -> Settings:
+        """Structure settings from a mapping; raises `ConfigError` naming each bad key."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(source, [f"expected a table of settings, got {type(data).__name__}"])
+        try:
+            return _converter.structure(dict(data), cls)
+        except Exception as exc:
+            problems = cattrs.transform_error(
+                exc, path="settings", format_exception=_describe_problem
+            )
+            raise ConfigError(source, problems) from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Settings:
+        """Read settings from a TOML file whose top level is the settings table."""
+        path = Path(path)
+        return cls.from_dict(_read_toml(path), source=str(path))
+
+    @classmethod
+    def from_pyproject(cls, path: str | Path = "pyproject.toml") -> Settings:
+        """Read the ``[tool.slither_actors]`` table of a pyproject file (defaults if absent)."""
+        path = Path(path)
+        table = _read_toml(path).get("tool", {}).get("slither_actors", {})
+        return cls.from_dict(table, source=f"{path} [tool.slither_actors]")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
+
+
+def _describe_problem(exc: BaseException, expected: type | None) -> str:
+    if isinstance(exc, _StrictTypeError | ValueError) and not isinstance(exc, KeyError):
+        return str(exc)
+    return format_exception(exc, expected)
+
+
+class _StrictTypeError(TypeError):
+    pass
+
+
+def _scalar_hook(kind: type, accepted: tuple[type, ...]) -> Callable[[Any, Any], Any]:
+    def structure(value: Any, _: Any) -> Any:
+        # bool is an int in Python, but `batch_size = true` is a mistake, not a 1.
+        if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
+            raise _StrictTypeError(
+                f"expected {kind.__name__}, got {type(value).__name__} {value!r}"
+            )
+        return kind(value)
+
+    return structure
+
+
+def _is_homogeneous_tuple(kind: Any) -> bool:
+    return typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,)
+
+
+def _tuple_hook(kind: Any) -> Callable[[Any, Any], Any]:
+    element = typing.get_args(kind)[0]
+
+    def structure(value: Any, _: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            raise _StrictTypeError(f"expected a list, got {type(value).__name__} {value!r}")
+        parts = []
+        for index, part in enumerate(value):
+            try:
+                parts.append(_converter.structure(part, element))
+            except (TypeError, ValueError) as exc:
+                raise _StrictTypeError(f"item {index}: {exc}") from None
+        return tuple(parts)
+
+    return structure
+
+
+def _enum_hook(kind: Any) -> Callable[[Any, Any], Any]:
+    def structure(value: Any, _: Any) -> Any:
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = ", ".join(repr(member.value) for member in kind)
+            raise ValueError(f"expected one of {allowed}, got {value!r}") from None
+
+    return structure
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+_converter.register_structure_hook(str, _scalar_hook(str, (str,)))
+_converter.register_structure_hook(int, _scalar_hook(int, (int,)))
+_converter.register_structure_hook(float, _scalar_hook(float, (int, float)))
+_converter.register_structure_hook(bool, _scalar_hook(bool, (bool,)))
+_converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook)
+_converter.register_structure_hook_factory(
+    lambda kind: isinstance(kind, type) and issubclass(kind, enum.Enum), _enum_hook
+)

@@ -1,0 +1,40 @@
+"""The actor core: actors with bounded mailboxes, OTP-style supervisors, a name registry.
+
+It knows nothing of stores, workers, dispatch or pipes; everything else builds on it.
+"""
+
+from slither_actors.core._actor import Actor, run_actor
+from slither_actors.core._childspec import ChildKind, ChildSpec, Restart, Stoppable, Strategy
+from slither_actors.core._exit import ExitReason, Reason, is_abnormal
+from slither_actors.core._intensity import Backoff, RestartIntensity
+from slither_actors.core._ref import DEFAULT_CALL_TIMEOUT, ActorRef, DeferredReply
+from slither_actors.core._registry import Registry, current_registry, use_registry
+from slither_actors.core._supervision import ChildCounts, ChildInfo, should_restart
+from slither_actors.core._supervisor import DynamicSupervisor, Supervisor, SupervisorRef
+
+__all__ = [
+    "DEFAULT_CALL_TIMEOUT",
+    "Actor",
+    "ActorRef",
+    "Backoff",
+    "ChildCounts",
+    "ChildInfo",
+    "ChildKind",
+    "ChildSpec",
+    "DeferredReply",
+    "DynamicSupervisor",
+    "ExitReason",
+    "Reason",
+    "Registry",
+    "Restart",
+    "RestartIntensity",
+    "Stoppable",
+    "Strategy",
+    "Supervisor",
+    "SupervisorRef",
+    "current_registry",
+    "is_abnormal",
+    "run_actor",
+    "should_restart",
+    "use_registry",
+]

@@ -1,0 +1,217 @@
+"""`ActorRef`: the handle through which other tasks call, cast to and stop an actor."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+import trio
+
+from slither_actors.core._exit import ExitReason, Reason
+from slither_actors.errors import ActorExited, CallTimeout, MailboxFull
+
+__all__ = ["DEFAULT_CALL_TIMEOUT", "ActorRef", "DeferredReply"]
+
+DEFAULT_CALL_TIMEOUT = 5.0
+
+
+@attrs.define(eq=False, slots=True)
+class ReplySlot:
+    """Where one call's reply lands. Resolving a slot nobody waits for any more is harmless,
+    which is why a late reply can never crash the actor that sends it."""
+
+    resolved: trio.Event = attrs.Factory(trio.Event)
+    value: Any = None
+    error: BaseException | None = None
+
+    def resolve(self, value: Any) -> None:
+        if not self.resolved.is_set():
+            self.value = value
+            self.resolved.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.resolved.is_set():
+            self.error = error
+            self.resolved.set()
+
+
+@attrs.frozen(slots=True)
+class Call:
+    message: Any
+    slot: ReplySlot
+
+
+@attrs.frozen(slots=True)
+class Cast:
+    message: Any
+
+
+@attrs.frozen(slots=True)
+class Info:
+    message: Any
+
+
+Envelope = Call | Cast | Info
+
+
+@attrs.define(eq=False, slots=True)
+class Lifecycle:
+    """State shared by an actor's loop and every ref to it.
+
+    ``stop_reason`` is the control path: setting it never touches the mailbox, so a full
+    mailbox cannot delay a stop. ``idle_scope`` is the loop's wait for the next message,
+    cancelled by a stop request so an idle actor notices at once.
+    """
+
+    label: str
+    alive: bool = True
+    reason: Reason | None = None
+    stop_reason: Reason | None = None
+    idle_scope: trio.CancelScope | None = None
+    exited: trio.Event = attrs.Factory(trio.Event)
+
+    def request_stop(self, reason: Reason) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self.idle_scope is not None:
+            self.idle_scope.cancel()
+
+    def exited_error(self) -> ActorExited:
+        return ActorExited(self.label, self.reason if self.reason is not None else "unknown")
+
+
+@attrs.define(eq=False, repr=False, slots=True)
+class ActorRef:
+    """A handle to a running actor; cheap to copy and safe to keep after the actor exits.
+
+    Every method fails with `ActorExited` once the actor has exited; a call whose actor
+    exits while the call is queued or running fails at once with `ActorExited`, never
+    waiting for its timeout.
+    """
+
+    name: str | None
+    mailbox_size: int
+    _mailbox: trio.MemorySendChannel[Envelope]
+    _life: Lifecycle
+
+    def __repr__(self) -> str:
+        state = "alive" if self._life.alive else f"exited: {self._life.reason}"
+        return f"<ActorRef {self._life.label} ({state})>"
+
+    @property
+    def label(self) -> str:
+        """The actor's type and name, as used in error messages."""
+        return self._life.label
+
+    @property
+    def alive(self) -> bool:
+        """True until the actor has started to exit."""
+        return self._life.alive
+
+    @property
+    def exit_reason(self) -> Reason | None:
+        """Why the actor exited, or None while it runs."""
+        return self._life.reason
+
+    async def call(self, message: Any, timeout: float | None = DEFAULT_CALL_TIMEOUT) -> Any:
+        """Send ``message`` to ``handle_call`` and wait for its reply.
+
+        Returns the reply, or raises the exception ``handle_call`` raised. Raises
+        `CallTimeout` when no reply comes within ``timeout`` seconds (None waits forever;
+        the time spent waiting for mailbox space counts), and `ActorExited` if the actor
+        exits first. Cancelling the caller abandons the call; the actor may still run it.
+        """
+        slot = ReplySlot()
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            try:
+                await self._mailbox.send(Call(message, slot))
+            except trio.BrokenResourceError:
+                raise self._life.exited_error() from None
+            await slot.resolved.wait()
+        if not slot.resolved.is_set():
+            raise CallTimeout(self.label, message, math.inf if timeout is None else timeout)
+        if slot.error is not None:
+            raise slot.error
+        return slot.value
+
+    async def cast(self, message: Any) -> None:
+        """Deliver ``message`` to ``handle_cast``, waiting while the mailbox is full.
+
+        The wait is the backpressure: a fast producer slows to the actor's pace. Raises
+        `ActorExited` if the actor has exited or exits while this waits.
+        """
+        try:
+            await self._mailbox.send(Cast(message))
+        except trio.BrokenResourceError:
+            raise self._life.exited_error() from None
+
+    def cast_nowait(self, message: Any) -> None:
+        """Deliver ``message`` to ``handle_cast`` now; raise `MailboxFull` if there is no room."""
+        self._put_nowait(Cast(message))
+
+    async def send(self, message: Any) -> None:
+        """Deliver ``message`` to ``handle_info`` (a plain message, as with Erlang's ``!``),
+        waiting while the mailbox is full."""
+        try:
+            await self._mailbox.send(Info(message))
+        except trio.BrokenResourceError:
+            raise self._life.exited_error() from None
+
+    def send_nowait(self, message: Any) -> None:
+        """Deliver ``message`` to ``handle_info`` now; raise `MailboxFull` if there is no room."""
+        self._put_nowait(Info(message))
+
+    def _put_nowait(self, envelope: Envelope) -> None:
+        try:
+            self._mailbox.send_nowait(envelope)
+        except trio.WouldBlock:
+            raise MailboxFull(self.label, self.mailbox_size) from None
+        except trio.BrokenResourceError:
+            raise self._life.exited_error() from None
+
+    def request_stop(self, reason: Reason = ExitReason.NORMAL) -> None:
+        """Ask the actor to stop after the message it is handling; returns at once.
+
+        Travels outside the mailbox, so a full mailbox cannot hold it up. Messages still
+        queued are not handled: their calls fail with `ActorExited`.
+        """
+        self._life.request_stop(reason)
+
+    async def stop(self, reason: Reason = ExitReason.NORMAL) -> Reason:
+        """Ask the actor to stop and wait until it has exited (``terminate`` included)."""
+        self._life.request_stop(reason)
+        return await self.wait_exited()
+
+    async def wait_exited(self) -> Reason:
+        """Wait until the actor has exited and return its exit reason (a monitor)."""
+        await self._life.exited.wait()
+        assert self._life.reason is not None
+        return self._life.reason
+
+
+@attrs.define(eq=False, slots=True)
+class DeferredReply:
+    """A reply promised by ``handle_call`` and sent later with `send` or `fail`.
+
+    Obtained from `Actor.defer_reply`. If the actor exits before replying, the caller gets
+    `ActorExited`. Replying twice, or after the caller gave up, does nothing.
+    """
+
+    _slot: ReplySlot
+    _outstanding: set[DeferredReply]
+
+    @property
+    def done(self) -> bool:
+        """True once a reply (or failure) has been delivered."""
+        return self._slot.resolved.is_set()
+
+    def send(self, value: Any) -> None:
+        """Deliver ``value`` as the call's reply."""
+        self._slot.resolve(value)
+        self._outstanding.discard(self)
+
+    def fail(self, error: BaseException) -> None:
+        """Make the call raise ``error`` in the caller."""
+        self._slot.fail(error)
+        self._outstanding.discard(self)

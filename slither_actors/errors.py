@@ -1,0 +1,174 @@
+"""Every exception slither_actors raises, under one base class, `SlitherError`.
+
+This module imports nothing from the rest of the package, so every layer may use it.
+Each message names what failed and where, so a user can act on it without a debugger.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SlitherError(Exception):
+    """Base class of every error raised by slither_actors."""
+
+
+# --- actors -------------------------------------------------------------------------------------
+
+
+class ActorExited(SlitherError):
+    """The actor a call, cast or send was addressed to has exited (or exited meanwhile).
+
+    ``reason`` is the actor's exit reason: ``"normal"``, ``"shutdown"``, ``"killed"`` or
+    the exception it crashed with.
+    """
+
+    def __init__(self, actor: str, reason: Any) -> None:
+        self.actor = actor
+        self.reason = reason
+        super().__init__(f"{actor} exited ({_describe_reason(reason)})")
+
+
+class CallTimeout(SlitherError, TimeoutError):
+    """A call got no reply within its timeout. A reply that arrives later is dropped."""
+
+    def __init__(self, actor: str, message: Any, timeout: float) -> None:
+        self.actor = actor
+        self.message = message
+        self.timeout = timeout
+        super().__init__(
+            f"call to {actor} got no reply within {timeout:g}s "
+            f"(message {type(message).__name__})"
+        )
+
+
+class MailboxFull(SlitherError):
+    """A non-blocking cast or send found the actor's bounded mailbox full."""
+
+    def __init__(self, actor: str, size: int) -> None:
+        self.actor = actor
+        self.size = size
+        super().__init__(f"mailbox of {actor} is full ({size} messages)")
+
+
+# --- supervision --------------------------------------------------------------------------------
+
+
+class SupervisorExhausted(SlitherError):
+    """A supervisor saw more restarts than its intensity allows and shut itself down.
+
+    It is raised to the supervisor's parent, which applies its own strategy. ``last_error``
+    is the exit reason of the child whose exit broke the limit.
+    """
+
+    def __init__(
+        self,
+        supervisor: str,
+        child: str,
+        last_error: Any,
+        max_restarts: int,
+        max_seconds: float,
+    ) -> None:
+        self.supervisor = supervisor
+        self.child = child
+        self.last_error = last_error
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        super().__init__(
+            f"supervisor {supervisor!r} gave up: more than {max_restarts} restarts in "
+            f"{max_seconds:g}s; last exit was child {child!r} ({_describe_reason(last_error)})"
+        )
+
+
+class ChildStartFailed(SlitherError):
+    """A supervisor could not start one of its children; the cause is chained."""
+
+    def __init__(self, supervisor: str, child: str, cause: BaseException) -> None:
+        self.supervisor = supervisor
+        self.child = child
+        self.cause = cause
+        super().__init__(
+            f"supervisor {supervisor!r} could not start child {child!r}: "
+            f"{type(cause).__name__}: {cause}"
+        )
+
+
+class UnknownChild(SlitherError, LookupError):
+    """No child with this id is known to the supervisor."""
+
+    def __init__(self, supervisor: str, child: str) -> None:
+        self.supervisor = supervisor
+        self.child = child
+        super().__init__(f"supervisor {supervisor!r} has no child {child!r}")
+
+
+class DuplicateChild(SlitherError, ValueError):
+    """A child with this id already exists under the supervisor."""
+
+    def __init__(self, supervisor: str, child: str) -> None:
+        self.supervisor = supervisor
+        self.child = child
+        super().__init__(f"supervisor {supervisor!r} already has a child {child!r}")
+
+
+class MaxChildrenReached(SlitherError):
+    """A dynamic supervisor already runs ``max_children`` children."""
+
+    def __init__(self, supervisor: str, max_children: int) -> None:
+        self.supervisor = supervisor
+        self.max_children = max_children
+        super().__init__(
+            f"dynamic supervisor {supervisor!r} already runs its maximum of "
+            f"{max_children} children"
+        )
+
+
+# --- registry -----------------------------------------------------------------------------------
+
+
+class NameTaken(SlitherError, ValueError):
+    """The name is already registered to a live actor."""
+
+    def __init__(self, name: str, holder: str) -> None:
+        self.name = name
+        self.holder = holder
+        super().__init__(f"name {name!r} is already registered to {holder}")
+
+
+class NameNotFound(SlitherError, LookupError):
+    """No live actor is registered under the name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no live actor is registered as {name!r}")
+
+
+class NoRuntime(SlitherError, RuntimeError):
+    """Something needs the current runtime (e.g. its registry) but none is open."""
+
+
+# --- telemetry and configuration ----------------------------------------------------------------
+
+
+class HandlerAlreadyAttached(SlitherError, ValueError):
+    """A telemetry handler with this id is already attached."""
+
+    def __init__(self, handler_id: str) -> None:
+        self.handler_id = handler_id
+        super().__init__(f"a telemetry handler with id {handler_id!r} is already attached")
+
+
+class ConfigError(SlitherError, ValueError):
+    """Settings could not be built; ``problems`` lists each wrong key with what is wrong."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid settings in {source}:\n{lines}")
+
+
+def _describe_reason(reason: Any) -> str:
+    if isinstance(reason, BaseException):
+        return f"{type(reason).__name__}: {reason}"
+    return str(reason)

@@ -1,0 +1,59 @@
+"""`Item`: one unit of work flowing through dispatch and pipes, with a stable id."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+__all__ = ["DEFAULT_ROUTE", "Item"]
+
+DEFAULT_ROUTE = "default"
+
+# itertools.count is advanced atomically under the GIL, so ids stay unique even when items
+# are wrapped from worker threads.
+_next_id = itertools.count(1).__next__
+
+
+@attrs.frozen(slots=True)
+class Item:
+    """A payload with an id, metadata and a route, as it travels through a run.
+
+    Items are immutable: `update_payload`, `put_meta` and `with_route` return new items.
+    The id identifies the input item for its whole journey, so results, error records and
+    fan-out children can always be traced back to it. ``meta`` must not be mutated in place.
+    """
+
+    id: int
+    payload: Any
+    meta: Mapping[str, Any] = attrs.field(factory=dict)
+    route: str = DEFAULT_ROUTE
+
+    @classmethod
+    def wrap(
+        cls,
+        payload: Any,
+        meta: Mapping[str, Any] | None = None,
+        route: str = DEFAULT_ROUTE,
+    ) -> Item:
+        """Wrap one payload in a new item with a fresh, unique id."""
+        return cls(_next_id(), payload, dict(meta) if meta else {}, route)
+
+    @classmethod
+    def wrap_many(cls, payloads: Iterable[Any]) -> list[Item]:
+        """Wrap each payload in a new item; the ids are unique and ascending in input order."""
+        return [cls(_next_id(), payload, {}, DEFAULT_ROUTE) for payload in payloads]
+
+    def update_payload(self, payload: Any) -> Item:
+        """A copy with a new payload; id, meta and route are kept."""
+        return Item(self.id, payload, self.meta, self.route)
+
+    def put_meta(self, meta: Mapping[str, Any]) -> Item:
+        """A copy whose meta is this item's meta merged with ``meta`` (``meta`` wins)."""
+        return Item(self.id, self.payload, {**self.meta, **meta}, self.route)
+
+    def with_route(self, route: str) -> Item:
+        """A copy with a new route; id, payload and meta are kept."""
+        return Item(self.id, self.payload, self.meta, route)

@@ -1,0 +1,149 @@
+"""The runtime: the root supervision tree every store, pool and pipe of an application lives in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import trio
+
+from slither_actors.config import Settings
+from slither_actors.core import (
+    ChildKind,
+    ChildSpec,
+    DynamicSupervisor,
+    Registry,
+    Supervisor,
+    SupervisorRef,
+    use_registry,
+)
+from slither_actors.errors import NoRuntime
+
+__all__ = ["Runtime", "current_runtime", "open_runtime", "run"]
+
+T = TypeVar("T")
+
+SettingsSource = Settings | Mapping[str, Any] | str | Path | None
+
+
+@attrs.define(eq=False)
+class Runtime:
+    """A running application: its settings, its name registry and its supervision tree.
+
+    ``root`` is the root supervisor (one_for_one). Children given to `open_runtime` run
+    under it; `start_child` adds children at run time under the ``services`` dynamic
+    supervisor.
+    """
+
+    settings: Settings
+    registry: Registry
+    root: SupervisorRef
+
+    @property
+    def services(self) -> SupervisorRef:
+        """The dynamic supervisor for children started at run time (its current incarnation)."""
+        for child in self.root.which_children():
+            if child.id == "services":
+                ref: SupervisorRef = child.value
+                return ref
+        raise NoRuntime("the runtime's services supervisor is not running")
+
+    async def start_child(self, spec: ChildSpec) -> Any:
+        """Start ``spec`` under the runtime's ``services`` supervisor; return its started value."""
+        return await self.services.start_child(spec)
+
+
+_current: ContextVar[Runtime | None] = ContextVar("slither_actors_runtime", default=None)
+
+
+def current_runtime() -> Runtime:
+    """The runtime this task runs in; raise `NoRuntime` outside `open_runtime`."""
+    runtime = _current.get()
+    if runtime is None:
+        raise NoRuntime("no slither_actors runtime is open here; use open_runtime() or run()")
+    return runtime
+
+
+def load_settings(source: SettingsSource) -> Settings:
+    """Settings from a `Settings`, a mapping, a TOML file or a pyproject.toml (None: defaults)."""
+    if source is None:
+        return Settings()
+    if isinstance(source, Settings):
+        return source
+    if isinstance(source, Mapping):
+        return Settings.from_dict(source)
+    path = Path(source)
+    if path.name == "pyproject.toml":
+        return Settings.from_pyproject(path)
+    return Settings.from_toml(path)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: SettingsSource = None,
+    *,
+    children: Sequence[ChildSpec] = (),
+    max_restarts: int = 3,
+    max_seconds: float = 5.0,
+) -> AsyncIterator[Runtime]:
+    """Start the root supervision tree; stop all of it when the block exits.
+
+    ``children`` start in order after the runtime's own, and the block runs once all have
+    started. Leaving the block, normally or by an exception, cancellation or Ctrl-C, stops
+    every child in reverse start order. An exception raised in the block propagates
+    unchanged; if the root supervisor itself gives up, `SupervisorExhausted` is raised
+    from the block. Bad settings raise `ConfigError` before anything starts.
+    """
+    loaded = load_settings(settings)
+    registry = Registry()
+    root = Supervisor(
+        children=[
+            ChildSpec(
+                "services",
+                DynamicSupervisor(name="services").start,
+                kind=ChildKind.SUPERVISOR,
+            ),
+            *children,
+        ],
+        max_restarts=max_restarts,
+        max_seconds=max_seconds,
+        name="runtime",
+    )
+    with use_registry(registry):
+        try:
+            async with trio.open_nursery() as nursery:
+                root_ref: SupervisorRef = await nursery.start(root.start)
+                runtime = Runtime(loaded, registry, root_ref)
+                token = _current.set(runtime)
+                try:
+                    yield runtime
+                finally:
+                    _current.reset(token)
+                    root_ref.request_stop()
+        except BaseExceptionGroup as group:
+            # The nursery is ours, not the caller's: hand back the one exception it carried.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+
+
+def run(
+    main: Callable[..., Awaitable[T]],
+    *args: Any,
+    settings: SettingsSource = None,
+    children: Sequence[ChildSpec] = (),
+) -> T:
+    """Run ``await main(runtime, *args)`` inside a fresh runtime under `trio.run`.
+
+    The synchronous entry point for scripts; returns what ``main`` returns.
+    """
+
+    async def main_in_runtime() -> T:
+        async with open_runtime(settings, children=children) as runtime:
+            return await main(runtime, *args)
+
+    return trio.run(main_in_runtime)

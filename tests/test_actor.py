@@ -65,10 +65,12 @@ async def test_a_handler_exception_is_raised_in_the_caller_and_crashes_the_actor
     with pytest.RaisesGroup(Crash):  # one level: run_actor raises the crash, not a group
         async with trio.open_nursery() as nursery:
             ref = await nursery.start(sa.run_actor, Journaling("a", journal))
-            with pytest.raises(Crash, match="a crashed on purpose"):
+            with pytest.raises(Crash, match="a crashed on purpose") as caught:
                 await ref.call("crash")
-    assert not ref.alive
+            assert not ref.alive  # already when the caller wakes up
     assert isinstance(ref.exit_reason, Crash)
+    # The caller raises a copy chained to the actor's own exception: two tracebacks.
+    assert caught.value is not ref.exit_reason and caught.value.__cause__ is ref.exit_reason
     assert journal[-1][:2] == ("terminate", "a") and isinstance(journal[-1][2], Crash)
 
 
@@ -371,7 +373,9 @@ async def test_a_message_without_handler_is_an_error_in_the_caller() -> None:
     class Bare(sa.Actor):
         pass
 
-    with pytest.RaisesGroup(pytest.RaisesExc(NotImplementedError, match="Bare does not handle calls")):
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(NotImplementedError, match="Bare does not handle calls")
+    ):
         async with trio.open_nursery() as nursery:
             ref = await nursery.start(sa.run_actor, Bare())
             with pytest.raises(NotImplementedError):
@@ -387,3 +391,46 @@ async def test_the_mailbox_size_comes_from_the_class_unless_given(nursery: trio.
     assert (await nursery.start(sa.run_actor, Gated())).mailbox_size == 64
     with pytest.raises(ValueError, match="mailbox_size"):
         await nursery.start(partial(sa.run_actor, Gated(), mailbox_size=-1))
+
+
+class TwoPartError(Exception):
+    """An exception that copy.copy cannot rebuild from its args."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first}/{second}")
+
+
+@attrs.define
+class RaisesTwoPart(sa.Actor):
+    async def handle_call(self, message: Any) -> Any:
+        raise TwoPartError("a", "b")
+
+
+async def test_an_exception_that_cannot_be_copied_reaches_the_caller_as_it_is() -> None:
+    with pytest.RaisesGroup(TwoPartError):
+        async with trio.open_nursery() as nursery:
+            ref = await nursery.start(sa.run_actor, RaisesTwoPart())
+            with pytest.raises(TwoPartError, match="a/b") as caught:
+                await ref.call("go")
+    assert caught.value is ref.exit_reason
+
+
+@attrs.define
+class Tally(sa.Actor):
+    count: int = 0
+
+    async def handle_cast(self, message: Any) -> None:
+        self.count += 1  # never awaits: only the actor loop can let others run
+
+
+async def test_a_flooded_actor_still_lets_other_tasks_run(nursery: trio.Nursery) -> None:
+    actor = Tally()
+    ref = await nursery.start(partial(sa.run_actor, actor, mailbox_size=1000))
+    for number in range(1000):
+        ref.cast_nowait(number)
+    seen_by_other_task: list[int] = []
+    while actor.count < 1000:
+        await trio.lowlevel.checkpoint()
+        seen_by_other_task.append(actor.count)
+    # This task ran while the actor was part-way through its backlog, more than once.
+    assert len([count for count in seen_by_other_task if 0 < count < 1000]) > 1

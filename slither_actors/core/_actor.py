@@ -25,6 +25,9 @@ from slither_actors.core._registry import Registry, current_registry
 __all__ = ["Actor", "run_actor"]
 
 _log = logging.getLogger("slither_actors.actor")
+
+# How many queued messages an actor handles before it lets other tasks run.
+MESSAGES_BETWEEN_YIELDS = 32
 _actor_numbers = itertools.count(1)
 
 
@@ -75,7 +78,8 @@ class Actor:
         _log.warning("%s dropped an unexpected message: %r", self.ref.label, message)
 
     async def terminate(self, reason: Reason) -> None:
-        """Runs once as the actor exits, whatever the reason, even when it is cancelled.
+        """Runs once as the actor exits, whatever the reason (crash, stop, cancellation),
+        provided ``init`` succeeded.
 
         It runs shielded from cancellation but for at most ``terminate_timeout`` seconds.
         An exception here is logged and does not change the exit reason.
@@ -177,21 +181,39 @@ async def run_actor(
 
 async def _handle_messages(actor: Actor, running: _Running) -> None:
     life = running.life
+    mailbox = running.mailbox
+    handled_since_yield = 0
     while life.stop_reason is None:
-        with trio.CancelScope() as idle:
-            life.idle_scope = idle
-            try:
-                envelope = await running.mailbox.receive()
-            finally:
-                life.idle_scope = None
-        if idle.cancelled_caught:
-            return
+        # Queued messages are taken without a trip through the scheduler; yielding once
+        # every few of them keeps other tasks running and lets cancellation in. The yield
+        # comes before a message is taken, so a cancellation never loses one.
+        if handled_since_yield >= MESSAGES_BETWEEN_YIELDS:
+            await trio.lowlevel.checkpoint()
+            handled_since_yield = 0
+            continue
+        try:
+            envelope = mailbox.receive_nowait()
+        except trio.WouldBlock:
+            with trio.CancelScope() as idle:
+                life.idle_scope = idle
+                try:
+                    envelope = await mailbox.receive()
+                finally:
+                    life.idle_scope = None
+            if idle.cancelled_caught:
+                return
+            handled_since_yield = 0
+        handled_since_yield += 1
         if type(envelope) is Call:
             running.current_call = envelope.slot
             try:
                 reply = await actor.handle_call(envelope.message)
             except Exception as exc:
-                envelope.slot.fail(exc)
+                # Mark the actor dead before its caller wakes up, so that the caller sees
+                # `alive` False and the registry no longer resolves to this incarnation.
+                life.alive = False
+                life.reason = exc
+                envelope.slot.fail_in_handler(exc)
                 raise
             if running.current_call is not None:
                 running.current_call.resolve(reply)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -24,6 +25,7 @@ class ReplySlot:
     resolved: trio.Event = attrs.Factory(trio.Event)
     value: Any = None
     error: BaseException | None = None
+    raised_in_handler: bool = False
 
     def resolve(self, value: Any) -> None:
         if not self.resolved.is_set():
@@ -34,6 +36,26 @@ class ReplySlot:
         if not self.resolved.is_set():
             self.error = error
             self.resolved.set()
+
+    def fail_in_handler(self, error: BaseException) -> None:
+        """The handler raised ``error``; the actor crashes with that very object."""
+        self.raised_in_handler = True
+        self.fail(error)
+
+    def outcome(self) -> Any:
+        """The reply, or raise the failure in the caller."""
+        error = self.error
+        if error is None:
+            return self.value
+        if self.raised_in_handler:
+            # The actor task raises the original as its crash; raising a copy here keeps
+            # the two tracebacks apart, and chaining shows where it came from.
+            try:
+                copied = copy.copy(error)
+            except Exception:
+                raise error from None
+            raise copied from error
+        raise error
 
 
 @attrs.frozen(slots=True)
@@ -117,32 +139,39 @@ class ActorRef:
     async def call(self, message: Any, timeout: float | None = DEFAULT_CALL_TIMEOUT) -> Any:
         """Send ``message`` to ``handle_call`` and wait for its reply.
 
-        Returns the reply, or raises the exception ``handle_call`` raised. Raises
+        Returns the reply, or raises the exception ``handle_call`` raised (a copy, chained
+        to the original with ``raise ... from``, so the actor's traceback shows too). Raises
         `CallTimeout` when no reply comes within ``timeout`` seconds (None waits forever;
         the time spent waiting for mailbox space counts), and `ActorExited` if the actor
         exits first. Cancelling the caller abandons the call; the actor may still run it.
         """
         slot = ReplySlot()
         with trio.move_on_after(math.inf if timeout is None else timeout):
-            try:
-                await self._mailbox.send(Call(message, slot))
-            except trio.BrokenResourceError:
-                raise self._life.exited_error() from None
+            await self._deliver(Call(message, slot))
             await slot.resolved.wait()
         if not slot.resolved.is_set():
             raise CallTimeout(self.label, message, math.inf if timeout is None else timeout)
-        if slot.error is not None:
-            raise slot.error
-        return slot.value
+        return slot.outcome()
 
     async def cast(self, message: Any) -> None:
         """Deliver ``message`` to ``handle_cast``, waiting while the mailbox is full.
 
-        The wait is the backpressure: a fast producer slows to the actor's pace. Raises
-        `ActorExited` if the actor has exited or exits while this waits.
+        The wait is the backpressure: a fast producer slows to the actor's pace. It is
+        always a cancellation point, but it lets other tasks run only when it has to wait
+        for room, so a burst of casts costs one trip through the scheduler, not one each.
+        Raises `ActorExited` if the actor has exited or exits while this waits.
         """
+        await self._deliver(Cast(message))
+
+    async def _deliver(self, envelope: Envelope) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            await self._mailbox.send(Cast(message))
+            self._mailbox.send_nowait(envelope)
+        except trio.WouldBlock:
+            try:
+                await self._mailbox.send(envelope)
+            except trio.BrokenResourceError:
+                raise self._life.exited_error() from None
         except trio.BrokenResourceError:
             raise self._life.exited_error() from None
 
@@ -152,11 +181,8 @@ class ActorRef:
 
     async def send(self, message: Any) -> None:
         """Deliver ``message`` to ``handle_info`` (a plain message, as with Erlang's ``!``),
-        waiting while the mailbox is full."""
-        try:
-            await self._mailbox.send(Info(message))
-        except trio.BrokenResourceError:
-            raise self._life.exited_error() from None
+        waiting while the mailbox is full, like `cast`."""
+        await self._deliver(Info(message))
 
     def send_nowait(self, message: Any) -> None:
         """Deliver ``message`` to ``handle_info`` now; raise `MailboxFull` if there is no room."""

@@ -5,6 +5,8 @@ This module is the whole public surface: import from ``slither_actors``, never f
 private module. ``slither_actors.telemetry`` and ``slither_actors.errors`` are public too.
 """
 
+import logging
+
 from slither_actors import errors, telemetry
 from slither_actors.config import (
     BridgeSettings,
@@ -43,6 +45,7 @@ from slither_actors.errors import (
     ChildStartFailed,
     ConfigError,
     DuplicateChild,
+    HandlerAlreadyAttached,
     MailboxFull,
     MaxChildrenReached,
     NameNotFound,
@@ -56,6 +59,9 @@ from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.runtime import Runtime, current_runtime, load_settings, open_runtime, run
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where logs go (crash reports included).
+logging.getLogger("slither_actors").addHandler(logging.NullHandler())
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
@@ -78,6 +84,7 @@ __all__ = [
     "DuplicateChild",
     "DynamicSupervisor",
     "ExitReason",
+    "HandlerAlreadyAttached",
     "Item",
     "MailboxFull",
     "MaxChildrenReached",

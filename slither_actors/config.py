@@ -54,24 +54,30 @@ class ViewScope(enum.Enum):
     GLOBAL = "global"
 
 
-_positive = attrs.validators.ge(1)
+def _positive_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # bool is an int in Python, but `batch_size = true` is a mistake, not a 1.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be an int, 1 or more, not {value!r}")
 
 
 @attrs.frozen
 class DispatchSettings:
-    """Defaults for `dispatch` calls and worker stages that do not set their own."""
+    """Defaults for `dispatch` calls and worker stages that do not set their own.
 
-    batch_size: int = attrs.field(default=64, validator=_positive)
-    max_in_flight: int = attrs.field(default=8, validator=_positive)
-    ordering: Ordering = Ordering.PRESERVE
-    on_error: OnError = OnError.HALT
+    Enum fields accept the enum or its value as a string.
+    """
+
+    batch_size: int = attrs.field(default=64, validator=_positive_int)
+    max_in_flight: int = attrs.field(default=8, validator=_positive_int)
+    ordering: Ordering = attrs.field(default=Ordering.PRESERVE, converter=Ordering)
+    on_error: OnError = attrs.field(default=OnError.HALT, converter=OnError)
 
 
 @attrs.frozen
 class BridgeSettings:
     """Defaults for store views called back from workers."""
 
-    default_scope: ViewScope = ViewScope.SESSION
+    default_scope: ViewScope = attrs.field(default=ViewScope.SESSION, converter=ViewScope)
 
 
 @attrs.frozen
@@ -124,8 +130,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _describe_problem(exc: BaseException, expected: type | None) -> str:
-    if isinstance(exc, _StrictTypeError | ValueError) and not isinstance(exc, KeyError):
+    if isinstance(exc, _StrictTypeError | ValueError):
         return str(exc)
+    if expected is not None and attrs.has(expected):
+        return f"expected a table of {expected.__name__} fields"
     return format_exception(exc, expected)
 
 

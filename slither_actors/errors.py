@@ -37,8 +37,7 @@ class CallTimeout(SlitherError, TimeoutError):
         self.message = message
         self.timeout = timeout
         super().__init__(
-            f"call to {actor} got no reply within {timeout:g}s "
-            f"(message {type(message).__name__})"
+            f"call to {actor} got no reply within {timeout:g}s (message {type(message).__name__})"
         )
 
 
@@ -118,8 +117,7 @@ class MaxChildrenReached(SlitherError):
         self.supervisor = supervisor
         self.max_children = max_children
         super().__init__(
-            f"dynamic supervisor {supervisor!r} already runs its maximum of "
-            f"{max_children} children"
+            f"dynamic supervisor {supervisor!r} already has its maximum of {max_children} children"
         )
 
 

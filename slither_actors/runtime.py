@@ -47,10 +47,10 @@ class Runtime:
     def services(self) -> SupervisorRef:
         """The dynamic supervisor for children started at run time (its current incarnation)."""
         for child in self.root.which_children():
-            if child.id == "services":
+            if child.id == "services" and child.running:
                 ref: SupervisorRef = child.value
                 return ref
-        raise NoRuntime("the runtime's services supervisor is not running")
+        raise NoRuntime("the runtime's services supervisor is not running (restarting?)")
 
     async def start_child(self, spec: ChildSpec) -> Any:
         """Start ``spec`` under the runtime's ``services`` supervisor; return its started value."""

@@ -168,11 +168,14 @@ def span(prefix: EventName, metadata: Mapping[str, Any] | None = None) -> Iterat
     """
     recorder = Span(dict(metadata) if metadata is not None else {})
     start = time.monotonic()
-    execute(
-        (*prefix, "start"),
-        {"monotonic_time": start, "system_time": time.time()},
-        recorder.metadata,
-    )
+    start_event = (*prefix, "start")
+    if start_event in _by_event:
+        # A copy, so a handler keeping the start metadata never sees keys added later.
+        execute(
+            start_event,
+            {"monotonic_time": start, "system_time": time.time()},
+            dict(recorder.metadata),
+        )
     try:
         yield recorder
     except BaseException as exc:

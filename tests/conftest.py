@@ -57,9 +57,7 @@ class Journaling(sa.Actor):
         self.journal.append(("terminate", self.label, reason))
 
 
-def journaling_child(
-    label: str, journal: list[tuple[Any, ...]], **options: Any
-) -> sa.ChildSpec:
+def journaling_child(label: str, journal: list[tuple[Any, ...]], **options: Any) -> sa.ChildSpec:
     """A child spec running a fresh `Journaling` actor named ``label``."""
     return sa.ChildSpec.actor(label, lambda: Journaling(label, journal), **options)
 

@@ -30,10 +30,19 @@ async def test_count_children_counts_specs_active_workers_and_supervisors(
     await supervisor.start_child(
         sa.ChildSpec("sub", sa.Supervisor([], name="sub").start, kind="supervisor")
     )
-    await child_value(supervisor, "a").cast("stop")  # transient, normal exit: stays down
-    await settle()
     counts = supervisor.count_children()
-    assert (counts.specs, counts.active, counts.workers, counts.supervisors) == (2, 1, 1, 1)
+    assert (counts.specs, counts.active, counts.workers, counts.supervisors) == (2, 2, 1, 1)
+
+
+async def test_a_child_that_exits_for_good_is_removed(
+    nursery: trio.Nursery, journal: list[Any]
+) -> None:
+    supervisor = await nursery.start(sa.DynamicSupervisor(max_children=1).start)
+    await supervisor.start_child(journaling_child("a", journal, restart="transient"))
+    await child_value(supervisor, "a").cast("stop")  # transient, normal exit: not restarted
+    await settle()
+    assert supervisor.which_children() == []
+    await supervisor.start_child(journaling_child("b", journal))  # its place is free again
 
 
 async def test_terminate_child_stops_and_removes_it(
@@ -54,7 +63,7 @@ async def test_max_children_bounds_the_number_of_children(
     supervisor = await nursery.start(sa.DynamicSupervisor(max_children=2, name="dyn").start)
     await supervisor.start_child(journaling_child("a", journal))
     await supervisor.start_child(journaling_child("b", journal))
-    with pytest.raises(sa.MaxChildrenReached, match="'dyn' already runs its maximum of 2"):
+    with pytest.raises(sa.MaxChildrenReached, match="'dyn' already has its maximum of 2"):
         await supervisor.start_child(journaling_child("c", journal))
     await supervisor.terminate_child("a")
     await supervisor.start_child(journaling_child("c", journal))
@@ -93,3 +102,19 @@ async def test_a_stopped_supervisor_refuses_new_children(journal: list[Any]) -> 
     assert not supervisor.alive
     with pytest.raises(sa.ActorExited):
         await supervisor.start_child(journaling_child("late", journal))
+
+
+async def test_an_exhausted_supervisor_refuses_new_children(journal: list[Any]) -> None:
+    with pytest.RaisesGroup(sa.SupervisorExhausted):
+        async with trio.open_nursery() as nursery:
+            supervisor = await nursery.start(sa.DynamicSupervisor(max_restarts=0).start)
+            await supervisor.start_child(journaling_child("a", journal))
+            await child_value(supervisor, "a").cast("crash")
+            await supervisor.wait_exited()
+    with pytest.raises(sa.ActorExited):
+        await supervisor.start_child(journaling_child("late", journal))
+
+
+def test_max_children_must_be_a_positive_int() -> None:
+    with pytest.raises(ValueError, match="max_children must be None or an int, 1 or more"):
+        sa.DynamicSupervisor(max_children=0)

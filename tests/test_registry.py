@@ -14,7 +14,9 @@ from tests.conftest import Journaling, settle
 
 async def test_a_named_actor_can_be_found_by_name(nursery: trio.Nursery) -> None:
     registry = sa.Registry()
-    ref = await nursery.start(partial(sa.run_actor, Journaling("a", []), name="a", registry=registry))
+    ref = await nursery.start(
+        partial(sa.run_actor, Journaling("a", []), name="a", registry=registry)
+    )
     assert registry.whereis("a") is ref and registry.lookup("a") is ref
     assert registry.names() == ["a"]
     await ref.stop()
@@ -56,7 +58,9 @@ async def test_wait_for_waits_until_the_name_is_registered(nursery: trio.Nursery
 
     nursery.start_soon(waiter)
     await settle()
-    ref = await nursery.start(partial(sa.run_actor, Journaling("late", []), name="late", registry=registry))
+    ref = await nursery.start(
+        partial(sa.run_actor, Journaling("late", []), name="late", registry=registry)
+    )
     await settle()
     assert found == [ref]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -246,7 +247,7 @@ async def test_backoff_spaces_out_restarts(
     for _ in range(3):
         await child_value(supervisor, "a").cast("crash")
         await trio.sleep(10)
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert gaps == pytest.approx([1.0, 10.0 + 2.0 - 1.0, 10.0 + 3.0 - 2.0])
 
 

@@ -105,9 +105,11 @@ class Engine:
     intensity: RestartIntensity
     backoff: Backoff | None
     max_children: float = math.inf
+    forget_stopped: bool = False  # drop children that exit for good (dynamic supervisors)
     slots: list[_Slot] = attrs.Factory(list)
     nursery: trio.Nursery | None = None
     stop_requested: bool = False
+    closed: bool = False  # the supervisor has exited; no new children
     _wakeup: trio.Event = attrs.Factory(trio.Event)
     _stopping: trio.Event = attrs.Factory(trio.Event)
     _lock: trio.Lock = attrs.Factory(trio.Lock)
@@ -202,7 +204,7 @@ class Engine:
 
     async def _restart(self, failed: _Slot, reason: Reason) -> None:
         if not should_restart(failed.spec.restart, reason):
-            if failed.spec.restart is Restart.TEMPORARY:
+            if failed.spec.restart is Restart.TEMPORARY or self.forget_stopped:
                 self.slots.remove(failed)
             return
         if not self.intensity.record(trio.current_time()):
@@ -266,7 +268,7 @@ class Engine:
     async def add_child(self, spec: ChildSpec) -> Any:
         """Start a new child after the existing ones and return its started value."""
         async with self._lock:
-            if self.stop_requested:
+            if self.stop_requested or self.closed:
                 raise ActorExited(f"supervisor {self.name!r}", ExitReason.SHUTDOWN)
             if any(slot.spec.id == spec.id for slot in self.slots):
                 raise DuplicateChild(self.name, spec.id)
@@ -312,8 +314,10 @@ class Engine:
         )
 
     def _emit(self, what: str, slot: _Slot, reason: Reason | None = None) -> None:
-        event = ("slither", "supervisor", what) if what == "exhausted" else (
-            "slither", "supervisor", "child", what
+        event = (
+            ("slither", "supervisor", what)
+            if what == "exhausted"
+            else ("slither", "supervisor", "child", what)
         )
         metadata: dict[str, Any] = {"supervisor": self.name, "child": slot.spec.id}
         if reason is not None:

@@ -64,7 +64,11 @@ class SupervisorRef:
         await self._engine.remove_child(child_id)
 
     def request_stop(self, reason: Reason = ExitReason.SHUTDOWN) -> None:
-        """Ask the supervisor to stop its children (reverse start order) and exit."""
+        """Ask the supervisor to stop its children (reverse start order) and exit.
+
+        ``reason`` is accepted so a supervisor can be stopped like any `Stoppable`
+        child; a supervisor that stops on request always exits with ``shutdown``.
+        """
         self._engine.request_stop()
 
     async def stop(self) -> Reason:
@@ -101,6 +105,7 @@ async def _run(
         ref._reason = reason_from_exception(exc)
         raise
     finally:
+        engine.closed = True
         if ref._reason is None:
             ref._reason = failure if failure is not None else ExitReason.SHUTDOWN
         ref._exited.set()
@@ -112,9 +117,14 @@ def _as_specs(children: Iterable[ChildSpec]) -> tuple[ChildSpec, ...]:
     return tuple(children)
 
 
-def _positive_int(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be 0 or more, got {value}")
+def _non_negative_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be an int, 0 or more, not {value!r}")
+
+
+def _optional_positive_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{attribute.name} must be None or an int, 1 or more, not {value!r}")
 
 
 @attrs.frozen
@@ -135,7 +145,7 @@ class Supervisor:
 
     children: tuple[ChildSpec, ...] = attrs.field(converter=_as_specs)
     strategy: Strategy = attrs.field(default=Strategy.ONE_FOR_ONE, converter=Strategy)
-    max_restarts: int = attrs.field(default=3, validator=_positive_int)
+    max_restarts: int = attrs.field(default=3, validator=_non_negative_int)
     max_seconds: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     backoff: Backoff | None = None
     name: str = "supervisor"
@@ -167,11 +177,13 @@ class DynamicSupervisor:
     """A one_for_one supervisor that starts empty; children come and go at run time
     through `SupervisorRef.start_child` and `SupervisorRef.terminate_child`.
 
-    ``max_children`` bounds how many children it holds at once (None: no bound).
+    A child that exits and is not restarted (temporary, or transient after a normal exit)
+    is removed, as in Elixir's DynamicSupervisor. ``max_children`` bounds how many
+    children it holds at once (None: no bound).
     """
 
-    max_children: int | None = attrs.field(default=None)
-    max_restarts: int = attrs.field(default=3, validator=_positive_int)
+    max_children: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    max_restarts: int = attrs.field(default=3, validator=_non_negative_int)
     max_seconds: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     backoff: Backoff | None = None
     name: str = "dynamic_supervisor"
@@ -186,5 +198,6 @@ class DynamicSupervisor:
             RestartIntensity(self.max_restarts, self.max_seconds),
             self.backoff,
             max_children=math.inf if self.max_children is None else self.max_children,
+            forget_stopped=True,
         )
         await _run(engine, (), task_status)

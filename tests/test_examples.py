@@ -1,0 +1,52 @@
+"""The demos and the quick start run as a newcomer would run them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def run_python(*arguments: str) -> str:
+    with trio.fail_after(60):
+        result = await trio.run_process(
+            [sys.executable, *arguments], capture_stdout=True, capture_stderr=True, cwd=ROOT
+        )
+    return result.stdout.decode()
+
+
+async def test_the_examples_module_lists_the_demos() -> None:
+    output = await run_python("-m", "slither_actors.examples")
+    assert "supervision" in output and "rest_for_one" in output
+
+
+async def test_the_supervision_demo_shows_restarts_escalation_and_telemetry() -> None:
+    output = await run_python("-m", "slither_actors.examples", "supervision")
+    assert "'oops' -> parser crashed" in output
+    assert "telemetry child.restarted  ingest/sink" in output
+    assert "telemetry exhausted        ingest/parser" in output
+    assert "telemetry child.restarted  services/ingest" in output
+    assert "'d,4' -> ('d', '4')" in output
+    assert "ingest/config 2, ingest/parser 4, ingest/sink 4, services/ingest 2" in output
+
+
+async def test_an_unknown_demo_is_an_error_listing_the_known_ones() -> None:
+    with trio.fail_after(60):
+        result = await trio.run_process(
+            [sys.executable, "-m", "slither_actors.examples", "nope"],
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 2 and b"unknown demo nope; choose from supervision" in result.stderr
+
+
+async def test_the_quick_start_runs() -> None:
+    output = await run_python("examples/quickstart.py")
+    assert output.splitlines() == [
+        "counter is at 5",
+        "the call failed: Counter does not understand 'explode'",
+        "after the restart the counter is at 0",
+    ]

@@ -1,0 +1,63 @@
+"""Item and Context: the seed's semantics, immutable."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+import slither_actors as sa
+
+
+def test_wrap_gives_a_fresh_id_empty_meta_and_the_default_route() -> None:
+    first, second = sa.Item.wrap("a"), sa.Item.wrap("b")
+    assert first.payload == "a" and first.meta == {} and first.route == "default"
+    assert second.id > first.id
+
+
+def test_wrap_many_gives_unique_ascending_ids_in_input_order() -> None:
+    items = sa.Item.wrap_many(range(100))
+    ids = [item.id for item in items]
+    assert ids == sorted(ids) and len(set(ids)) == 100
+    assert [item.payload for item in items] == list(range(100))
+
+
+def test_update_payload_keeps_id_meta_and_route() -> None:
+    item = sa.Item.wrap(1, meta={"source": "csv"}, route="review")
+    updated = item.update_payload(2)
+    assert (updated.id, updated.payload, updated.meta, updated.route) == (
+        item.id,
+        2,
+        {"source": "csv"},
+        "review",
+    )
+    assert item.payload == 1
+
+
+def test_put_meta_merges_and_the_new_keys_win() -> None:
+    item = sa.Item.wrap(1, meta={"a": 1, "b": 2})
+    assert item.put_meta({"b": 3, "c": 4}).meta == {"a": 1, "b": 3, "c": 4}
+    assert item.meta == {"a": 1, "b": 2}
+
+
+def test_items_are_immutable() -> None:
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        sa.Item.wrap(1).payload = 2  # type: ignore[misc]
+
+
+def test_with_route_changes_only_the_route() -> None:
+    item = sa.Item.wrap(1)
+    assert item.with_route("accept") == attrs.evolve(item, route="accept")
+
+
+def test_a_new_context_gets_a_slither_session_id() -> None:
+    first, second = sa.Context.new(), sa.Context.new()
+    assert first.session_id.startswith("slither_")
+    assert first.session_id != second.session_id
+    assert sa.Context.new(session_id="mine").session_id == "mine"
+
+
+def test_with_stage_and_put_metadata_return_new_contexts() -> None:
+    context = sa.Context.new(pipe="score", metadata={"a": 1})
+    staged = context.with_stage("predict").put_metadata({"b": 2, "a": 3})
+    assert (staged.pipe, staged.stage, staged.metadata) == ("score", "predict", {"a": 3, "b": 2})
+    assert context.stage is None and context.metadata == {"a": 1}

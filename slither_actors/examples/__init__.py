@@ -1,0 +1,36 @@
+"""The demos, runnable as ``python -m slither_actors.examples [name ...] [--all]``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+__all__ = ["DEMOS", "Demo"]
+
+
+@attrs.frozen
+class Demo:
+    """One demo: its name, what it shows, and the function that runs it."""
+
+    name: str
+    summary: str
+    run: Callable[[], None]
+
+
+def _supervision() -> None:
+    from slither_actors.examples import supervision
+
+    supervision.main()
+
+
+DEMOS: dict[str, Demo] = {
+    demo.name: demo
+    for demo in [
+        Demo(
+            "supervision",
+            "a crashing actor under rest_for_one: restarts, escalation and telemetry",
+            _supervision,
+        ),
+    ]
+}

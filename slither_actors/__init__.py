@@ -2,116 +2,293 @@
 processes do the compute.
 
 This module is the whole public surface: import from ``slither_actors``, never from a
-private module. ``slither_actors.telemetry`` and ``slither_actors.errors`` are public too.
+private module. ``slither_actors.telemetry``, ``slither_actors.errors`` and, inside worker
+processes, ``slither_actors.worker`` are public too.
+
+Names are imported on first use, so a worker process that needs only
+``slither_actors.worker`` starts without loading trio, cattrs and the actor machinery.
 """
 
-import logging
+from __future__ import annotations
 
-from slither_actors import errors, telemetry
-from slither_actors.config import (
-    BridgeSettings,
-    DispatchSettings,
-    OnError,
-    Ordering,
-    Settings,
-    ViewScope,
-)
-from slither_actors.context import Context
-from slither_actors.core import (
-    DEFAULT_CALL_TIMEOUT,
-    Actor,
-    ActorRef,
-    Backoff,
-    ChildCounts,
-    ChildInfo,
-    ChildKind,
-    ChildSpec,
-    DeferredReply,
-    DynamicSupervisor,
-    ExitReason,
-    Reason,
-    Registry,
-    Restart,
-    Stoppable,
-    Strategy,
-    Supervisor,
-    SupervisorRef,
-    current_registry,
-    run_actor,
-)
-from slither_actors.errors import (
-    ActorExited,
-    CallTimeout,
-    ChildStartFailed,
-    ConfigError,
-    DuplicateChild,
-    HandlerAlreadyAttached,
-    MailboxFull,
-    MaxChildrenReached,
-    NameNotFound,
-    NameTaken,
-    NoRuntime,
-    SlitherError,
-    SupervisorExhausted,
-    UnknownChild,
-)
-from slither_actors.item import DEFAULT_ROUTE, Item
-from slither_actors.runtime import Runtime, current_runtime, load_settings, open_runtime, run
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slither_actors import errors as errors
+    from slither_actors import telemetry as telemetry
+    from slither_actors.config import (
+        Affinity as Affinity,
+    )
+    from slither_actors.config import (
+        BridgeSettings as BridgeSettings,
+    )
+    from slither_actors.config import (
+        DispatchSettings as DispatchSettings,
+    )
+    from slither_actors.config import (
+        OnError as OnError,
+    )
+    from slither_actors.config import (
+        Ordering as Ordering,
+    )
+    from slither_actors.config import (
+        Settings as Settings,
+    )
+    from slither_actors.config import (
+        ViewScope as ViewScope,
+    )
+    from slither_actors.context import Context as Context
+    from slither_actors.core import (
+        DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT,
+    )
+    from slither_actors.core import (
+        Actor as Actor,
+    )
+    from slither_actors.core import (
+        ActorRef as ActorRef,
+    )
+    from slither_actors.core import (
+        Backoff as Backoff,
+    )
+    from slither_actors.core import (
+        ChildCounts as ChildCounts,
+    )
+    from slither_actors.core import (
+        ChildInfo as ChildInfo,
+    )
+    from slither_actors.core import (
+        ChildKind as ChildKind,
+    )
+    from slither_actors.core import (
+        ChildSpec as ChildSpec,
+    )
+    from slither_actors.core import (
+        DeferredReply as DeferredReply,
+    )
+    from slither_actors.core import (
+        DynamicSupervisor as DynamicSupervisor,
+    )
+    from slither_actors.core import (
+        ExitReason as ExitReason,
+    )
+    from slither_actors.core import (
+        Reason as Reason,
+    )
+    from slither_actors.core import (
+        Registry as Registry,
+    )
+    from slither_actors.core import (
+        Restart as Restart,
+    )
+    from slither_actors.core import (
+        Stoppable as Stoppable,
+    )
+    from slither_actors.core import (
+        Strategy as Strategy,
+    )
+    from slither_actors.core import (
+        Supervisor as Supervisor,
+    )
+    from slither_actors.core import (
+        SupervisorRef as SupervisorRef,
+    )
+    from slither_actors.core import (
+        current_registry as current_registry,
+    )
+    from slither_actors.core import (
+        run_actor as run_actor,
+    )
+    from slither_actors.errors import (
+        ActorExited as ActorExited,
+    )
+    from slither_actors.errors import (
+        CallTimeout as CallTimeout,
+    )
+    from slither_actors.errors import (
+        ChildStartFailed as ChildStartFailed,
+    )
+    from slither_actors.errors import (
+        ConfigError as ConfigError,
+    )
+    from slither_actors.errors import (
+        DuplicateChild as DuplicateChild,
+    )
+    from slither_actors.errors import (
+        HandlerAlreadyAttached as HandlerAlreadyAttached,
+    )
+    from slither_actors.errors import (
+        MailboxFull as MailboxFull,
+    )
+    from slither_actors.errors import (
+        MaxChildrenReached as MaxChildrenReached,
+    )
+    from slither_actors.errors import (
+        NameNotFound as NameNotFound,
+    )
+    from slither_actors.errors import (
+        NameTaken as NameTaken,
+    )
+    from slither_actors.errors import (
+        NoRuntime as NoRuntime,
+    )
+    from slither_actors.errors import (
+        PayloadError as PayloadError,
+    )
+    from slither_actors.errors import (
+        PoolClosed as PoolClosed,
+    )
+    from slither_actors.errors import (
+        PoolSaturated as PoolSaturated,
+    )
+    from slither_actors.errors import (
+        ProtocolError as ProtocolError,
+    )
+    from slither_actors.errors import (
+        SessionLost as SessionLost,
+    )
+    from slither_actors.errors import (
+        SlitherError as SlitherError,
+    )
+    from slither_actors.errors import (
+        SupervisorExhausted as SupervisorExhausted,
+    )
+    from slither_actors.errors import (
+        UnknownChild as UnknownChild,
+    )
+    from slither_actors.errors import (
+        WorkerCrashed as WorkerCrashed,
+    )
+    from slither_actors.errors import (
+        WorkerError as WorkerError,
+    )
+    from slither_actors.errors import (
+        WorkerStartFailed as WorkerStartFailed,
+    )
+    from slither_actors.item import DEFAULT_ROUTE as DEFAULT_ROUTE
+    from slither_actors.item import Item as Item
+    from slither_actors.runtime import (
+        Runtime as Runtime,
+    )
+    from slither_actors.runtime import (
+        current_runtime as current_runtime,
+    )
+    from slither_actors.runtime import (
+        load_settings as load_settings,
+    )
+    from slither_actors.runtime import (
+        open_runtime as open_runtime,
+    )
+    from slither_actors.runtime import (
+        run as run,
+    )
+    from slither_actors.workers._pool import (
+        BroadcastReply as BroadcastReply,
+    )
+    from slither_actors.workers._pool import (
+        PoolStats as PoolStats,
+    )
+    from slither_actors.workers._pool import (
+        Tool as Tool,
+    )
+    from slither_actors.workers._pool import (
+        WorkerInfo as WorkerInfo,
+    )
+    from slither_actors.workers._pool import (
+        WorkerPool as WorkerPool,
+    )
+    from slither_actors.workers._pool import (
+        open_pool as open_pool,
+    )
 
 __version__ = "0.1.0"
 
 # A library logs; the application decides where logs go (crash reports included).
 logging.getLogger("slither_actors").addHandler(logging.NullHandler())
 
-__all__ = [
-    "DEFAULT_CALL_TIMEOUT",
-    "DEFAULT_ROUTE",
-    "Actor",
-    "ActorExited",
-    "ActorRef",
-    "Backoff",
-    "BridgeSettings",
-    "CallTimeout",
-    "ChildCounts",
-    "ChildInfo",
-    "ChildKind",
-    "ChildSpec",
-    "ChildStartFailed",
-    "ConfigError",
-    "Context",
-    "DeferredReply",
-    "DispatchSettings",
-    "DuplicateChild",
-    "DynamicSupervisor",
-    "ExitReason",
-    "HandlerAlreadyAttached",
-    "Item",
-    "MailboxFull",
-    "MaxChildrenReached",
-    "NameNotFound",
-    "NameTaken",
-    "NoRuntime",
-    "OnError",
-    "Ordering",
-    "Reason",
-    "Registry",
-    "Restart",
-    "Runtime",
-    "Settings",
-    "SlitherError",
-    "Stoppable",
-    "Strategy",
-    "Supervisor",
-    "SupervisorExhausted",
-    "SupervisorRef",
-    "UnknownChild",
-    "ViewScope",
-    "current_registry",
-    "current_runtime",
-    "errors",
-    "load_settings",
-    "open_runtime",
-    "run",
-    "run_actor",
-    "telemetry",
-]
+# Where each public name lives.
+_HOMES = {
+    "Actor": "slither_actors.core",
+    "ActorExited": "slither_actors.errors",
+    "ActorRef": "slither_actors.core",
+    "Affinity": "slither_actors.config",
+    "Backoff": "slither_actors.core",
+    "BridgeSettings": "slither_actors.config",
+    "BroadcastReply": "slither_actors.workers._pool",
+    "CallTimeout": "slither_actors.errors",
+    "ChildCounts": "slither_actors.core",
+    "ChildInfo": "slither_actors.core",
+    "ChildKind": "slither_actors.core",
+    "ChildSpec": "slither_actors.core",
+    "ChildStartFailed": "slither_actors.errors",
+    "ConfigError": "slither_actors.errors",
+    "Context": "slither_actors.context",
+    "DEFAULT_CALL_TIMEOUT": "slither_actors.core",
+    "DEFAULT_ROUTE": "slither_actors.item",
+    "DeferredReply": "slither_actors.core",
+    "DispatchSettings": "slither_actors.config",
+    "DuplicateChild": "slither_actors.errors",
+    "DynamicSupervisor": "slither_actors.core",
+    "ExitReason": "slither_actors.core",
+    "HandlerAlreadyAttached": "slither_actors.errors",
+    "Item": "slither_actors.item",
+    "MailboxFull": "slither_actors.errors",
+    "MaxChildrenReached": "slither_actors.errors",
+    "NameNotFound": "slither_actors.errors",
+    "NameTaken": "slither_actors.errors",
+    "NoRuntime": "slither_actors.errors",
+    "OnError": "slither_actors.config",
+    "Ordering": "slither_actors.config",
+    "PayloadError": "slither_actors.errors",
+    "PoolClosed": "slither_actors.errors",
+    "PoolSaturated": "slither_actors.errors",
+    "PoolSettings": "slither_actors.config",
+    "PoolStats": "slither_actors.workers._pool",
+    "ProtocolError": "slither_actors.errors",
+    "Reason": "slither_actors.core",
+    "Registry": "slither_actors.core",
+    "Restart": "slither_actors.core",
+    "Runtime": "slither_actors.runtime",
+    "SessionLost": "slither_actors.errors",
+    "Settings": "slither_actors.config",
+    "SlitherError": "slither_actors.errors",
+    "Stoppable": "slither_actors.core",
+    "Strategy": "slither_actors.core",
+    "Supervisor": "slither_actors.core",
+    "SupervisorExhausted": "slither_actors.errors",
+    "SupervisorRef": "slither_actors.core",
+    "Tool": "slither_actors.workers._pool",
+    "UnknownChild": "slither_actors.errors",
+    "ViewScope": "slither_actors.config",
+    "WorkerCrashed": "slither_actors.errors",
+    "WorkerError": "slither_actors.errors",
+    "WorkerInfo": "slither_actors.workers._pool",
+    "WorkerPool": "slither_actors.workers._pool",
+    "WorkerStartFailed": "slither_actors.errors",
+    "current_registry": "slither_actors.core",
+    "current_runtime": "slither_actors.runtime",
+    "errors": "slither_actors.errors",
+    "load_settings": "slither_actors.runtime",
+    "open_pool": "slither_actors.workers._pool",
+    "open_runtime": "slither_actors.runtime",
+    "run": "slither_actors.runtime",
+    "run_actor": "slither_actors.core",
+    "telemetry": "slither_actors.telemetry",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'slither_actors' has no attribute {name!r}")
+    module = importlib.import_module(home)
+    value = module if home == f"slither_actors.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

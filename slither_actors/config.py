@@ -11,6 +11,8 @@ silent ``"5"`` → ``5``) or a value out of range is a `ConfigError` that names 
 from __future__ import annotations
 
 import enum
+import os
+import sys
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -19,15 +21,18 @@ from typing import Any
 
 import attrs
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.v import format_exception
 
 from slither_actors.errors import ConfigError
 
 __all__ = [
+    "Affinity",
     "BridgeSettings",
     "DispatchSettings",
     "OnError",
     "Ordering",
+    "PoolSettings",
     "Settings",
     "ViewScope",
 ]
@@ -80,17 +85,87 @@ class BridgeSettings:
     default_scope: ViewScope = attrs.field(default=ViewScope.SESSION, converter=ViewScope)
 
 
+class Affinity(enum.Enum):
+    """How a pool keeps a session's calls on one worker."""
+
+    HINT = "hint"  # prefer the session's worker; use another if it is busy or gone
+    STRICT = "strict"  # only the session's worker; SessionLost once it has gone
+
+
+def _positive_number(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{attribute.name} must be a number above 0, not {value!r}")
+
+
+def _optional(check: Callable[[Any, attrs.Attribute[Any], Any], None]) -> Any:
+    def optional_check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check(instance, attribute, value)
+
+    return optional_check
+
+
+@attrs.frozen
+class PoolSettings:
+    """One pool of worker processes. Every field has a default; ``size`` None means one
+    worker per CPU.
+
+    Timeouts and ages are in seconds. ``calls_per_worker`` is how many calls are written to
+    a worker ahead of its results (it still runs them one at a time); ``queue_limit`` is how
+    many calls may wait for a worker before `PoolSaturated`. The recycle rules
+    (``max_calls``, ``max_age``, ``max_rss_mb``) replace a worker once it has finished its
+    calls in flight.
+    """
+
+    name: str = "default"
+    size: int | None = attrs.field(default=None, validator=_optional(_positive_int))
+    python: str = sys.executable
+    env: dict[str, str] = attrs.Factory(dict)
+    cwd: str | None = None
+    preload: tuple[str, ...] = ()
+    startup_timeout: float = attrs.field(default=10.0, validator=_positive_number)
+    call_timeout: float = attrs.field(default=60.0, validator=_positive_number)
+    queue_limit: int = attrs.field(default=1000, validator=_positive_int)
+    calls_per_worker: int = attrs.field(default=2, validator=_positive_int)
+    max_calls: int | None = attrs.field(default=None, validator=_optional(_positive_int))
+    max_age: float | None = attrs.field(default=None, validator=_optional(_positive_number))
+    max_rss_mb: float | None = attrs.field(default=None, validator=_optional(_positive_number))
+    heartbeat_interval: float = attrs.field(default=5.0, validator=_positive_number)
+    heartbeat_timeout: float = attrs.field(default=5.0, validator=_positive_number)
+    affinity: Affinity = attrs.field(default=Affinity.HINT, converter=Affinity)
+    max_sessions: int = attrs.field(default=10_000, validator=_positive_int)
+    max_frame: int = attrs.field(default=64 * 2**20, validator=_positive_int)
+    stop_grace: float = attrs.field(default=2.0, validator=_positive_number)
+    kill_grace: float = attrs.field(default=1.0, validator=_positive_number)
+    max_restarts: int = attrs.field(default=10, validator=_positive_int)
+    max_seconds: float = attrs.field(default=10.0, validator=_positive_number)
+
+    @property
+    def worker_count(self) -> int:
+        """``size``, or the number of CPUs when it is None."""
+        return self.size if self.size is not None else (os.cpu_count() or 1)
+
+
+def _unique_pool_names(_: Any, attribute: attrs.Attribute[Any], pools: Any) -> None:
+    names = [pool.name for pool in pools]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"two pools are named {name!r}; pool names must be unique")
+
+
 @attrs.frozen
 class Settings:
     """Everything a runtime is configured with. Every field has the seed's default.
 
     ``stores`` lists store classes as ``"package.module:ClassName"`` strings for the
-    runtime to start.
+    runtime to start; ``pools`` the worker pools it starts (a pool named ``default``, one
+    worker per CPU, is started on first use when none is configured).
     """
 
     stores: tuple[str, ...] = ()
     dispatch: DispatchSettings = DispatchSettings()
     bridge: BridgeSettings = BridgeSettings()
+    pools: tuple[PoolSettings, ...] = attrs.field(default=(), validator=_unique_pool_names)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "settings dict") -> Settings:
@@ -163,12 +238,17 @@ def _tuple_hook(kind: Any) -> Callable[[Any, Any], Any]:
     def structure(value: Any, _: Any) -> tuple[Any, ...]:
         if not isinstance(value, list | tuple):
             raise _StrictTypeError(f"expected a list, got {type(value).__name__} {value!r}")
-        parts = []
+        parts, errors = [], []
         for index, part in enumerate(value):
             try:
                 parts.append(_converter.structure(part, element))
-            except (TypeError, ValueError) as exc:
-                raise _StrictTypeError(f"item {index}: {exc}") from None
+            except Exception as exc:
+                # The note is how cattrs puts "[index]" into the key path of the message.
+                note = IterableValidationNote(f"Structuring {kind} @ index {index}", index, element)
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {kind!r}", errors, kind)
         return tuple(parts)
 
     return structure

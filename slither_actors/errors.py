@@ -30,14 +30,20 @@ class ActorExited(SlitherError):
 
 
 class CallTimeout(SlitherError, TimeoutError):
-    """A call got no reply within its timeout. A reply that arrives later is dropped."""
+    """A call got no reply within its timeout. A reply that arrives later is dropped.
 
-    def __init__(self, actor: str, message: Any, timeout: float) -> None:
+    ``actor`` names what was called (an actor, or a pool's worker); ``message`` is what was
+    sent (for a worker call, its target).
+    """
+
+    def __init__(self, actor: str, message: Any, timeout: float, text: str | None = None) -> None:
         self.actor = actor
         self.message = message
         self.timeout = timeout
         super().__init__(
-            f"call to {actor} got no reply within {timeout:g}s (message {type(message).__name__})"
+            text
+            or f"call to {actor} got no reply within {timeout:g}s "
+            f"(message {type(message).__name__})"
         )
 
 
@@ -119,6 +125,101 @@ class MaxChildrenReached(SlitherError):
         super().__init__(
             f"dynamic supervisor {supervisor!r} already has its maximum of {max_children} children"
         )
+
+
+# --- worker processes and pools -----------------------------------------------------------------
+
+
+class ProtocolError(SlitherError):
+    """Bytes from a worker (or the parent) that are not a valid frame or message."""
+
+
+class PayloadError(SlitherError, ValueError):
+    """A payload or result that cannot travel to or from a worker: a type msgpack does not
+    carry (named with the item's index), or a frame over the size limit."""
+
+
+class WorkerError(SlitherError):
+    """User code in a worker raised; the remote type, message and traceback are kept.
+
+    ``remote_type`` is the name of the exception's type in the worker; ``remote_traceback``
+    its formatted traceback there.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        remote_type: str,
+        remote_message: str,
+        remote_traceback: str,
+        where: str,
+    ) -> None:
+        self.target = target
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.remote_traceback = remote_traceback
+        self.where = where
+        super().__init__(f"{target} raised {remote_type}: {remote_message} ({where})")
+
+
+class WorkerCrashed(SlitherError):
+    """The worker process running a call died, or was killed, before it answered.
+
+    ``target`` is what the call ran (None when the worker died between calls) and
+    ``reason`` what happened, e.g. ``was killed by signal SIGKILL``.
+    """
+
+    def __init__(self, target: str | None, reason: str, where: str) -> None:
+        self.target = target
+        self.reason = reason
+        self.where = where
+        running = f"worker running {target}" if target else "worker"
+        super().__init__(f"{running} {reason} ({where})")
+
+
+class WorkerStartFailed(SlitherError):
+    """A worker process could not start: its preload failed, it exited, or it never said
+    hello within the start-up timeout. ``details`` holds the remote traceback or the last
+    lines it wrote to stderr."""
+
+    def __init__(self, where: str, reason: str, details: str = "") -> None:
+        self.where = where
+        self.reason = reason
+        self.details = details
+        text = f"worker failed to start ({where}): {reason}"
+        super().__init__(f"{text}\n{details.rstrip()}" if details else text)
+
+
+class PoolSaturated(SlitherError):
+    """A pool's queue of waiting calls is full; the call was refused at once."""
+
+    def __init__(self, pool: str, queue_limit: int) -> None:
+        self.pool = pool
+        self.queue_limit = queue_limit
+        super().__init__(
+            f"pool {pool!r} is saturated: {queue_limit} calls already wait for a worker"
+        )
+
+
+class SessionLost(SlitherError):
+    """The worker a strict session was bound to has gone, and its state with it."""
+
+    def __init__(self, pool: str, session_id: str, where: str) -> None:
+        self.pool = pool
+        self.session_id = session_id
+        self.where = where
+        super().__init__(
+            f"session {session_id!r} of pool {pool!r} lost its worker ({where}); "
+            f"the state it kept there is gone"
+        )
+
+
+class PoolClosed(SlitherError):
+    """The pool is stopping or has stopped; it takes no more calls."""
+
+    def __init__(self, pool: str) -> None:
+        self.pool = pool
+        super().__init__(f"pool {pool!r} is closed")
 
 
 # --- registry -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from slither_actors.config import Settings
+from slither_actors.config import PoolSettings, Settings
 from slither_actors.core import (
     ChildKind,
     ChildSpec,
@@ -19,9 +19,11 @@ from slither_actors.core import (
     Registry,
     Supervisor,
     SupervisorRef,
+    open_own_nursery,
     use_registry,
 )
-from slither_actors.errors import NoRuntime
+from slither_actors.errors import NoRuntime, PoolClosed
+from slither_actors.workers._pool import WorkerPool, pool_child_spec
 
 __all__ = ["Runtime", "current_runtime", "open_runtime", "run"]
 
@@ -34,23 +36,53 @@ SettingsSource = Settings | Mapping[str, Any] | str | Path | None
 class Runtime:
     """A running application: its settings, its name registry and its supervision tree.
 
-    ``root`` is the root supervisor (one_for_one). Children given to `open_runtime` run
-    under it; `start_child` adds children at run time under the ``services`` dynamic
-    supervisor.
+    ``root`` is the root supervisor (one_for_one): first ``services``, a dynamic
+    supervisor for children added at run time with `start_child`; then ``pools``, one
+    child per worker pool; then the children given to `open_runtime`.
     """
 
     settings: Settings
     registry: Registry
     root: SupervisorRef
 
+    _pool_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
+
     @property
     def services(self) -> SupervisorRef:
         """The dynamic supervisor for children started at run time (its current incarnation)."""
-        for child in self.root.which_children():
-            if child.id == "services" and child.running:
-                ref: SupervisorRef = child.value
-                return ref
-        raise NoRuntime("the runtime's services supervisor is not running (restarting?)")
+        services: SupervisorRef = self._running_child(self.root, "services")
+        return services
+
+    def _running_child(self, supervisor: SupervisorRef, child_id: str) -> Any:
+        for child in supervisor.which_children():
+            if child.id == child_id and child.running:
+                return child.value
+        raise NoRuntime(f"the runtime's {child_id!r} is not running (restarting?)")
+
+    async def pool(self, name: str = "default") -> WorkerPool:
+        """The running worker pool ``name``.
+
+        Pools listed in the settings start with the runtime. The ``default`` pool (one
+        worker per CPU), unless configured, starts on first use: this call then waits until
+        its workers are ready. Raises `LookupError` for an unknown name and `PoolClosed`
+        while the pool restarts.
+        """
+        pools = self._running_child(self.root, "pools")
+        for child in pools.which_children():
+            if child.id == f"pool {name}":
+                if not child.running:
+                    raise PoolClosed(name)
+                running: WorkerPool = child.value
+                return running
+        if name != "default":
+            known = ", ".join(pool.name for pool in self.settings.pools) or "none"
+            raise LookupError(f"no pool named {name!r} (configured: {known})")
+        async with self._pool_lock:
+            for child in pools.which_children():
+                if child.id == "pool default" and child.running:
+                    return child.value  # type: ignore[no-any-return]
+            started: WorkerPool = await pools.start_child(pool_child_spec(PoolSettings()))
+            return started
 
     async def start_child(self, spec: ChildSpec) -> Any:
         """Start ``spec`` under the runtime's ``services`` supervisor; return its started value."""
@@ -100,6 +132,7 @@ async def open_runtime(
     """
     loaded = load_settings(settings)
     registry = Registry()
+    pools = Supervisor([pool_child_spec(pool) for pool in loaded.pools], name="pools")
     root = Supervisor(
         children=[
             ChildSpec(
@@ -107,6 +140,7 @@ async def open_runtime(
                 DynamicSupervisor(name="services").start,
                 kind=ChildKind.SUPERVISOR,
             ),
+            ChildSpec("pools", pools.start, kind=ChildKind.SUPERVISOR),
             *children,
         ],
         max_restarts=max_restarts,
@@ -114,21 +148,15 @@ async def open_runtime(
         name="runtime",
     )
     with use_registry(registry):
-        try:
-            async with trio.open_nursery() as nursery:
-                root_ref: SupervisorRef = await nursery.start(root.start)
-                runtime = Runtime(loaded, registry, root_ref)
-                token = _current.set(runtime)
-                try:
-                    yield runtime
-                finally:
-                    _current.reset(token)
-                    root_ref.request_stop()
-        except BaseExceptionGroup as group:
-            # The nursery is ours, not the caller's: hand back the one exception it carried.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
+        async with open_own_nursery() as nursery:
+            root_ref: SupervisorRef = await nursery.start(root.start)
+            runtime = Runtime(loaded, registry, root_ref)
+            token = _current.set(runtime)
+            try:
+                yield runtime
+            finally:
+                _current.reset(token)
+                root_ref.request_stop()
 
 
 def run(

@@ -56,7 +56,7 @@ def test_settings_are_structured_from_a_dict() -> None:
             "expected one of 'preserve', 'as_completed', got 'random' @ settings.dispatch.ordering",
         ),
         ({"stores": "myapp:Store"}, "expected a list, got str 'myapp:Store' @ settings.stores"),
-        ({"stores": ["a:B", 3]}, "item 1: expected str, got int 3 @ settings.stores"),
+        ({"stores": ["a:B", 3]}, "expected str, got int 3 @ settings.stores[1]"),
         (
             {"bridge": {"default_scope": "galaxy"}},
             "expected one of 'session', 'global', got 'galaxy' @ settings.bridge.default_scope",

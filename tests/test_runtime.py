@@ -22,7 +22,12 @@ async def test_children_start_in_order_and_names_resolve(journal: list[Any]) -> 
     async with sa.open_runtime(children=children) as runtime:
         assert sa.current_runtime() is runtime
         assert await runtime.registry.lookup("b").call("ping") == "pong"
-        assert [child.id for child in runtime.root.which_children()] == ["services", "a", "b"]
+        assert [child.id for child in runtime.root.which_children()] == [
+            "services",
+            "pools",
+            "a",
+            "b",
+        ]
     assert terminates(journal) == ["b", "a"]
     with pytest.raises(sa.NoRuntime):
         sa.current_runtime()

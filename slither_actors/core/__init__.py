@@ -7,6 +7,7 @@ from slither_actors.core._actor import Actor, run_actor
 from slither_actors.core._childspec import ChildKind, ChildSpec, Restart, Stoppable, Strategy
 from slither_actors.core._exit import ExitReason, Reason, is_abnormal
 from slither_actors.core._intensity import Backoff, RestartIntensity
+from slither_actors.core._nursery import open_own_nursery
 from slither_actors.core._ref import DEFAULT_CALL_TIMEOUT, ActorRef, DeferredReply
 from slither_actors.core._registry import Registry, current_registry, use_registry
 from slither_actors.core._supervision import ChildCounts, ChildInfo, should_restart
@@ -34,6 +35,7 @@ __all__ = [
     "SupervisorRef",
     "current_registry",
     "is_abnormal",
+    "open_own_nursery",
     "run_actor",
     "should_restart",
     "use_registry",

@@ -1,0 +1,339 @@
+"""`WorkerPool`: the handle to a supervised pool of worker processes, and how it runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import attrs
+import trio
+
+from slither_actors import telemetry
+from slither_actors.config import PoolSettings
+from slither_actors.core import (
+    ChildKind,
+    ChildSpec,
+    ExitReason,
+    Reason,
+    Supervisor,
+    SupervisorRef,
+    open_own_nursery,
+)
+from slither_actors.errors import CallTimeout
+from slither_actors.workers._state import PendingCall, PoolState
+from slither_actors.workers._worker import WorkerActor
+from slither_actors.workers.protocol import Call, Stop, encode
+
+__all__ = [
+    "BroadcastReply",
+    "PoolStats",
+    "Tool",
+    "WorkerInfo",
+    "WorkerPool",
+    "open_pool",
+    "pool_child_spec",
+    "run_pool",
+]
+
+
+@attrs.frozen
+class Tool:
+    """A tool registered in the workers with ``@slither_actors.worker.tool(name)``."""
+
+    name: str
+
+
+Target = str | Tool
+
+
+def _parse_target(target: Target) -> tuple[str, bool]:
+    if isinstance(target, Tool):
+        return target.name, True
+    if isinstance(target, str):
+        module, separator, function = target.partition(":")
+        if separator and module and function:
+            return target, False
+    raise ValueError(f"a worker target is 'module:function' or Tool(name), not {target!r}")
+
+
+@attrs.frozen
+class BroadcastReply:
+    """One worker's answer to a broadcast: its ``value``, or the ``error`` it met."""
+
+    worker_id: int
+    pid: int
+    value: Any = None
+    error: BaseException | None = None
+
+
+@attrs.frozen
+class WorkerInfo:
+    """One live worker process, as `WorkerPool.workers` reports it."""
+
+    worker_id: int
+    pid: int
+    in_flight: int
+    calls_done: int
+    draining: str | None
+
+
+@attrs.frozen
+class PoolStats:
+    """Counts for a pool at one moment."""
+
+    name: str
+    size: int
+    live: int
+    in_flight: int
+    waiting: int
+    sessions: int
+
+
+@attrs.define(eq=False, repr=False)
+class WorkerPool:
+    """A running pool of worker processes. Get one from `open_pool` or ``runtime.pool()``.
+
+    Calls go straight from the caller's task to a worker's pipe: picking the worker and
+    writing the frame happen without a trip through the scheduler, and the caller then
+    waits for its result alone.
+    """
+
+    _state: PoolState
+    _supervisor: SupervisorRef | None = None
+
+    def __repr__(self) -> str:
+        return f"<WorkerPool {self.name!r} {len(self._state.workers)} live workers>"
+
+    @property
+    def name(self) -> str:
+        return self._state.name
+
+    @property
+    def settings(self) -> PoolSettings:
+        return self._state.settings
+
+    async def call(
+        self,
+        target: Target,
+        payloads: Sequence[Any],
+        *,
+        session_id: str | None = None,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """Run ``target`` (``"module:function"`` or a `Tool`) on ``payloads`` in a worker and
+        return its results, one per payload.
+
+        ``session_id`` keeps a session's calls on one worker (see the pool's ``affinity``).
+        ``timeout`` (default: the pool's ``call_timeout``) covers the wait for a worker and
+        the run; when it expires while the call runs, that worker is replaced.
+
+        Raises `WorkerError` if the function raised (or returned the wrong number of
+        results), `WorkerCrashed` if its worker died under it, `CallTimeout`,
+        `PoolSaturated` when ``queue_limit`` calls already wait, `SessionLost` when a strict
+        session's worker has gone, `PayloadError` for a payload msgpack cannot carry, and
+        `PoolClosed` once the pool stops. Calls written to a worker behind one that crashed
+        never started, so they move to another worker and nobody sees the crash but the
+        caller whose call was running.
+        """
+        name, tool = _parse_target(target)
+        items = payloads if type(payloads) is list else list(payloads)
+        state = self._state
+        call_id = state.call_ids()
+        frame = encode(Call(call_id, name, tool, items, session_id), state.settings.max_frame)
+        pending = PendingCall(call_id, name, frame, session_id)
+        seconds = state.settings.call_timeout if timeout is None else timeout
+        metadata = {
+            "pool": state.name,
+            "target": name,
+            "size": len(items),
+            "session_id": session_id,
+        }
+        with telemetry.span(("slither", "pool", "call"), metadata) as span:
+            await self._run(pending, seconds)
+            if pending.worker is not None:
+                span.metadata["worker_id"] = pending.worker.worker_id
+            if pending.error is not None:
+                raise pending.error
+            results: list[Any] = pending.value
+            return results
+
+    async def _run(self, pending: PendingCall, seconds: float) -> None:
+        state = self._state
+        try:
+            with trio.move_on_after(seconds):
+                while True:
+                    state.dispatch(pending)
+                    await pending.done.wait()
+                    if not pending.requeued:
+                        return
+                    pending.reset()
+        except BaseException:
+            self._abandon(pending, None)
+            raise
+        self._abandon(pending, seconds)
+        raise self._timeout_error(pending, seconds)
+
+    def _abandon(self, pending: PendingCall, timed_out_after: float | None) -> None:
+        """The caller stops waiting. A call that timed out while running costs its worker."""
+        self._state.withdraw(pending)
+        worker = pending.worker
+        if (
+            timed_out_after is not None
+            and worker is not None
+            and worker.alive
+            and worker.is_running(pending)
+        ):
+            worker.replace(f"was replaced after {pending.target} ran over {timed_out_after:g}s")
+        # Otherwise the worker runs it anyway and its result is dropped when it arrives.
+
+    def _timeout_error(self, pending: PendingCall, seconds: float) -> CallTimeout:
+        worker = pending.worker
+        where = f"pool {self.name!r}" + (f", {worker.where}" if worker is not None else "")
+        state = "waited for a worker" if worker is None else "got no result"
+        return CallTimeout(
+            where,
+            pending.target,
+            seconds,
+            f"call to {pending.target} {state} within {seconds:g}s ({where})",
+        )
+
+    async def broadcast(
+        self, target: Target, payload: Any = None, *, timeout: float | None = None
+    ) -> list[BroadcastReply]:
+        """Run ``target`` on ``[payload]`` once in every live worker; one reply each.
+
+        Reaches each worker that is live at the time of the call exactly once: a worker
+        that dies meanwhile reports an error, and nothing is re-run elsewhere.
+        """
+        name, tool = _parse_target(target)
+        state = self._state
+        seconds = state.settings.call_timeout if timeout is None else timeout
+        workers = [worker for _, worker in sorted(state.workers.items()) if worker.alive]
+        calls = []
+        for worker in workers:
+            call_id = state.call_ids()
+            frame = encode(Call(call_id, name, tool, [payload], None), state.settings.max_frame)
+            pending = PendingCall(call_id, name, frame, None, pinned=True)
+            worker.submit(pending)
+            calls.append(pending)
+        with trio.move_on_after(seconds):
+            for pending in calls:
+                await pending.done.wait()
+        replies = []
+        for worker, pending in zip(workers, calls, strict=True):
+            if not pending.done.is_set():
+                self._abandon(pending, seconds)
+                pending.error = self._timeout_error(pending, seconds)
+            value = pending.value[0] if pending.error is None else None
+            replies.append(BroadcastReply(worker.worker_id, worker.pid, value, pending.error))
+        return replies
+
+    def end_session(self, session_id: str) -> None:
+        """Forget which worker ``session_id`` is bound to (e.g. when a run is over)."""
+        self._state.end_session(session_id)
+
+    def workers(self) -> list[WorkerInfo]:
+        """The live workers, by worker id."""
+        return [
+            WorkerInfo(
+                worker.worker_id,
+                worker.pid,
+                len(worker.outstanding),
+                worker.calls_done,
+                worker.draining,
+            )
+            for _, worker in sorted(self._state.workers.items())
+        ]
+
+    def stats(self) -> PoolStats:
+        """How many workers are live, how many calls run and wait, how many sessions."""
+        state = self._state
+        return PoolStats(
+            name=state.name,
+            size=state.settings.worker_count,
+            live=len(state.workers),
+            in_flight=sum(len(worker.outstanding) for worker in state.workers.values()),
+            waiting=len(state.waiting),
+            sessions=len(state.sessions),
+        )
+
+    def set_view_resolver(self, resolver: Any) -> None:
+        """Answer workers' ``call_view`` with ``await resolver(name, params, session_id)``."""
+        self._state.resolve_view = resolver
+
+    def request_stop(self, reason: Reason = ExitReason.SHUTDOWN) -> None:
+        """Refuse new calls and stop every worker (stop frame, grace, SIGTERM, SIGKILL)."""
+        state = self._state
+        if not state.closed:
+            state.close()
+            stop_frame = encode(Stop())
+            for worker in state.workers.values():
+                worker.write(stop_frame)  # all at once; the supervisor then reaps them in turn
+        if self._supervisor is not None:
+            self._supervisor.request_stop()
+
+    async def stop(self) -> None:
+        """Stop the pool and wait until every worker process has ended."""
+        self.request_stop()
+        if self._supervisor is not None:
+            await self._supervisor.wait_exited()
+
+
+async def run_pool(
+    settings: PoolSettings, *, task_status: trio.TaskStatus[WorkerPool] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run a pool until it is stopped: one `WorkerActor` per worker under a one_for_one
+    supervisor. Reports the `WorkerPool` once every worker has said hello; raises
+    `WorkerStartFailed` if one cannot start, `SupervisorExhausted` if workers keep dying."""
+    state = PoolState(settings)
+    size = settings.worker_count
+    shutdown = settings.stop_grace + settings.kill_grace + 1.0
+    workers = Supervisor(
+        [
+            ChildSpec.actor(
+                f"worker {number}", partial(WorkerActor, state, number), shutdown=shutdown
+            )
+            for number in range(1, size + 1)
+        ],
+        max_restarts=settings.max_restarts,
+        max_seconds=settings.max_seconds,
+        name=f"pool {settings.name}",
+    )
+    pool = WorkerPool(state)
+    try:
+        async with open_own_nursery() as nursery:
+            pool._supervisor = await nursery.start(workers.start)
+            try:
+                await state.wait_until_ready(size)
+            except BaseException:
+                pool.request_stop()
+                raise
+            task_status.started(pool)
+    finally:
+        state.close()
+
+
+def pool_child_spec(settings: PoolSettings) -> ChildSpec:
+    """A child spec that runs the pool ``settings`` describes under a supervisor."""
+    return ChildSpec(
+        f"pool {settings.name}", partial(run_pool, settings), kind=ChildKind.SUPERVISOR
+    )
+
+
+@asynccontextmanager
+async def open_pool(settings: PoolSettings | None = None) -> AsyncIterator[WorkerPool]:
+    """Run a pool for the duration of the block, outside any runtime; stop it after.
+
+    ::
+
+        async with open_pool(PoolSettings(size=2, preload=["my_model"])) as pool:
+            results = await pool.call("my_model:predict_batch", [1, 2, 3])
+    """
+    async with open_own_nursery() as nursery:
+        pool: WorkerPool = await nursery.start(run_pool, settings or PoolSettings())
+        try:
+            yield pool
+        finally:
+            pool.request_stop()

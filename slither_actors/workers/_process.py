@@ -1,0 +1,222 @@
+"""Starting, feeding and stopping one worker process: pipes, writes, logs, signals."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import attrs
+import trio
+
+from slither_actors.config import PoolSettings
+from slither_actors.errors import WorkerStartFailed
+from slither_actors.workers.protocol import Stop, encode
+
+__all__ = ["PipeWriter", "WorkerProcess", "describe_exit", "spawn"]
+
+_log = logging.getLogger("slither_actors.worker")
+
+# Where the parent's copy of slither_actors lives; workers put it first on their path so
+# they always speak the same protocol version as the parent.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_PIPE_SIZE = 1 << 20
+_READ_SIZE = 1 << 20
+_LOG_LINE_LIMIT = 64 * 1024
+_STDERR_TAIL_LINES = 20
+
+
+class PipeWriter:
+    """Writes frames to a non-blocking pipe without ever waiting in the caller.
+
+    `write` tries the pipe at once, which succeeds whenever the pipe has room (the usual
+    case: one syscall, no trip through the scheduler). What does not fit waits in a buffer,
+    in order, for `flush_forever` to write it as the pipe drains. The buffer holds only
+    frames of calls already assigned to this worker, so it is bounded by the pool.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._backlog = bytearray()
+        self._wakeup = trio.Event()
+        self.broken = False
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` behind anything not yet written; write now if possible."""
+        if self.broken:
+            return
+        if self._backlog:
+            self._backlog += data
+            return
+        try:
+            written = os.write(self.fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            self.broken = True  # the reader notices the worker is gone
+            return
+        if written < len(data):
+            self._backlog += data[written:]
+            self._wakeup.set()
+
+    async def flush_forever(self) -> None:
+        """Write the backlog whenever there is one; runs for the life of the process."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            while self._backlog and not self.broken:
+                await trio.lowlevel.wait_writable(self.fd)
+                try:
+                    written = os.write(self.fd, self._backlog)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self.broken = True
+                    return
+                del self._backlog[:written]
+
+    def close(self) -> None:
+        """Close the pipe (tasks waiting on it are woken first)."""
+        trio.lowlevel.notify_closing(self.fd)
+        os.close(self.fd)
+
+
+@attrs.define(eq=False)
+class WorkerProcess:
+    """One running worker process and the parent's ends of its pipes."""
+
+    process: trio.Process
+    worker_id: int
+    where: str
+    writer: PipeWriter
+    reader: trio.lowlevel.FdStream
+    lifeline: int
+    stderr_tail: collections.deque[str] = attrs.Factory(
+        lambda: collections.deque(maxlen=_STDERR_TAIL_LINES)
+    )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def log_output(self, stream: trio.abc.ReceiveStream | None, level: int) -> None:
+        """Log each line the worker writes to stdout or stderr, tagged with the worker."""
+        if stream is None:
+            return
+        pending = b""
+        async for chunk in stream:
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            if len(pending) > _LOG_LINE_LIMIT:
+                lines.append(pending)
+                pending = b""
+            for line in lines:
+                self._log_line(line, level)
+        if pending:
+            self._log_line(pending, level)
+
+    def _log_line(self, line: bytes, level: int) -> None:
+        text = line[:_LOG_LINE_LIMIT].decode(errors="replace")
+        if level >= logging.WARNING:
+            self.stderr_tail.append(text)
+        _log.log(level, "[%s] %s", self.where, text, extra={"worker_id": self.worker_id})
+
+    async def stop(self, *, send_stop: bool, stop_grace: float, kill_grace: float) -> None:
+        """End the process: a stop frame (if asked) and ``stop_grace`` to exit, then SIGTERM
+        and ``kill_grace``, then SIGKILL. Shielded: it completes even while cancelled."""
+        process = self.process
+        with trio.CancelScope(shield=True):
+            if send_stop and process.returncode is None:
+                self.writer.write(encode(Stop()))
+                with trio.move_on_after(stop_grace):
+                    await process.wait()
+            for sending, grace in ((signal.SIGTERM, kill_grace), (signal.SIGKILL, None)):
+                if process.returncode is not None:
+                    break
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(sending)
+                if grace is None:
+                    await process.wait()
+                else:
+                    with trio.move_on_after(grace):
+                        await process.wait()
+
+    async def close(self) -> None:
+        """Close the parent's ends of the pipes (after the process has ended)."""
+        with trio.CancelScope(shield=True):
+            self.writer.close()
+            await self.reader.aclose()
+            os.close(self.lifeline)
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    await stream.aclose()
+
+
+def describe_exit(returncode: int | None) -> str:
+    """``exited with code 3``, ``was killed by signal SIGKILL``, or ``is still running``."""
+    if returncode is None:
+        return "is still running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"was killed by signal {name}"
+    return f"exited with code {returncode}"
+
+
+async def spawn(settings: PoolSettings, worker_id: int, where: str) -> WorkerProcess:
+    """Start a worker process with its three private pipes; raise `WorkerStartFailed`."""
+    to_child_read, to_child_write = os.pipe()
+    from_child_read, from_child_write = os.pipe()
+    lifeline_read, lifeline_write = os.pipe()
+    child_ends = (to_child_read, from_child_write, lifeline_read)
+    for fd in (to_child_write, from_child_write):
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)  # fewer wake-ups for big frames
+    command = [
+        settings.python,
+        "-m",
+        "slither_actors.workers.child",
+        "--worker-id",
+        str(worker_id),
+        "--fds",
+        ",".join(map(str, child_ends)),
+        "--max-frame",
+        str(settings.max_frame),
+    ]
+    for module in settings.preload:
+        command += ["--preload", module]
+    env = {**os.environ, **settings.env}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    try:
+        process = await trio.lowlevel.open_process(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=child_ends,
+            cwd=settings.cwd,
+            env=env,
+        )
+    except OSError as exc:
+        for fd in (to_child_write, from_child_read, lifeline_write):
+            os.close(fd)
+        raise WorkerStartFailed(where, f"could not run {settings.python!r}: {exc}") from exc
+    finally:
+        for fd in child_ends:
+            os.close(fd)
+    os.set_blocking(to_child_write, False)
+    return WorkerProcess(
+        process,
+        worker_id,
+        f"{where} pid {process.pid}",
+        PipeWriter(to_child_write),
+        trio.lowlevel.FdStream(from_child_read),
+        lifeline_write,
+    )

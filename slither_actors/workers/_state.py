@@ -1,0 +1,252 @@
+"""A pool's shared state: its live workers, the calls waiting for one, session affinity.
+
+Everything here is synchronous and runs in the Trio thread, so each method is atomic: a
+call is assigned to a worker and its frame written without a trip through the scheduler.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from slither_actors import telemetry
+from slither_actors.config import Affinity, PoolSettings
+from slither_actors.errors import PoolClosed, PoolSaturated, SessionLost
+
+__all__ = ["LiveWorker", "PendingCall", "PoolState"]
+
+
+@attrs.define(eq=False, slots=True)
+class PendingCall:
+    """One call on its way: waiting for a worker, or written to one and awaiting its result."""
+
+    call_id: int
+    target: str
+    frame: bytes
+    session_id: str | None
+    pinned: bool = False  # a broadcast: never moved to another worker
+    done: trio.Event = attrs.Factory(trio.Event)
+    value: Any = None
+    error: BaseException | None = None
+    requeued: bool = False
+    worker: LiveWorker | None = None
+
+    def resolve(self, value: Any) -> None:
+        self.value = value
+        self.done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
+
+    def requeue(self) -> None:
+        """Its worker went away before starting it: the caller sends it again."""
+        self.requeued = True
+        self.done.set()
+
+    def reset(self) -> None:
+        self.requeued = False
+        self.worker = None
+        self.done = trio.Event()
+
+
+@attrs.define(eq=False)
+class LiveWorker:
+    """One worker process that has said hello, as the pool sees it."""
+
+    worker_id: int
+    pid: int
+    where: str
+    write: Callable[[bytes], None]
+    capacity: int
+    started_at: float
+    outstanding: dict[int, PendingCall] = attrs.Factory(dict)  # in write order: head runs
+    calls_done: int = 0
+    results_since_rss_check: int = 0
+    last_active: float = 0.0
+    alive: bool = True
+    draining: str | None = None  # why it is being recycled, once it is
+    replace: Callable[[str], None] = lambda reason: None  # end this process, start another
+
+    @property
+    def has_capacity(self) -> bool:
+        return self.alive and self.draining is None and len(self.outstanding) < self.capacity
+
+    def submit(self, pending: PendingCall) -> None:
+        pending.worker = self
+        self.outstanding[pending.call_id] = pending
+        self.last_active = trio.current_time()
+        self.write(pending.frame)
+
+    def is_running(self, pending: PendingCall) -> bool:
+        """True if ``pending`` is the call the worker is executing now (the oldest)."""
+        return next(iter(self.outstanding), None) == pending.call_id
+
+
+@attrs.define(eq=False)
+class PoolState:
+    """The live workers of one pool and the calls waiting for them."""
+
+    settings: PoolSettings
+    workers: dict[int, LiveWorker] = attrs.Factory(dict)
+    waiting: collections.deque[PendingCall] = attrs.Factory(collections.deque)
+    sessions: dict[str, LiveWorker] = attrs.Factory(dict)  # least recently used first
+    call_ids: Callable[[], int] = attrs.Factory(lambda: itertools.count(1).__next__)
+    closed: bool = False
+    starts: collections.Counter[int] = attrs.Factory(collections.Counter)
+    last_exit: dict[int, str] = attrs.Factory(dict)  # why each slot's last process ended
+    start_failure: BaseException | None = None
+    changed: trio.Event = attrs.Factory(trio.Event)
+    # Answers store views called from workers: (name, params, session id) -> reply.
+    resolve_view: Callable[[str, dict[str, Any], str | None], Awaitable[Any]] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    # --- assignment -----------------------------------------------------------------------
+
+    def dispatch(self, pending: PendingCall) -> None:
+        """Write ``pending`` to a worker now, or queue it; raise if neither is allowed."""
+        if self.closed:
+            raise PoolClosed(self.name)
+        worker = self._pick(pending.session_id)
+        if worker is not None:
+            worker.submit(pending)
+            return
+        if len(self.waiting) >= self.settings.queue_limit:
+            telemetry.execute(
+                ("slither", "pool", "saturated"),
+                {"waiting": len(self.waiting)},
+                {"pool": self.name, "queue_limit": self.settings.queue_limit},
+            )
+            raise PoolSaturated(self.name, self.settings.queue_limit)
+        self.waiting.append(pending)
+
+    def _pick(self, session_id: str | None) -> LiveWorker | None:
+        """The worker for a call of ``session_id``, None to wait; `SessionLost` if strict
+        and its worker has gone."""
+        if session_id is None:
+            return self._least_loaded()
+        bound = self.sessions.get(session_id)
+        if bound is not None and bound.alive and bound.draining is None:
+            self.sessions[session_id] = self.sessions.pop(session_id)  # recently used
+            if bound.has_capacity:
+                return bound
+            if self.settings.affinity is Affinity.STRICT:
+                return None
+            return self._least_loaded()  # hint: another worker this time; the binding stays
+        if bound is not None and self.settings.affinity is Affinity.STRICT:
+            raise SessionLost(self.name, session_id, bound.where)
+        worker = self._least_loaded()
+        if worker is not None:
+            self._bind(session_id, worker, previous=bound)
+        return worker
+
+    def _least_loaded(self) -> LiveWorker | None:
+        best: LiveWorker | None = None
+        for worker in self.workers.values():
+            if worker.has_capacity and (
+                best is None or len(worker.outstanding) < len(best.outstanding)
+            ):
+                best = worker
+        return best
+
+    def _bind(self, session_id: str, worker: LiveWorker, previous: LiveWorker | None) -> None:
+        self.sessions.pop(session_id, None)
+        self.sessions[session_id] = worker
+        while len(self.sessions) > self.settings.max_sessions:
+            del self.sessions[next(iter(self.sessions))]
+        if previous is not None:
+            telemetry.execute(
+                ("slither", "session", "affinity", "broken"),
+                {},
+                {
+                    "pool": self.name,
+                    "session_id": session_id,
+                    "from_worker": previous.worker_id,
+                    "to_worker": worker.worker_id,
+                    "reason": "recycled" if previous.draining else "worker exited",
+                },
+            )
+
+    def end_session(self, session_id: str) -> None:
+        """Forget the worker ``session_id`` was bound to."""
+        self.sessions.pop(session_id, None)
+
+    def capacity_freed(self) -> None:
+        """Hand waiting calls, oldest first, to workers that can take them."""
+        if not self.waiting:
+            return
+        for pending in list(self.waiting):
+            try:
+                worker = self._pick(pending.session_id)
+            except SessionLost as lost:
+                self.waiting.remove(pending)
+                pending.fail(lost)
+                continue
+            if worker is not None:
+                self.waiting.remove(pending)
+                worker.submit(pending)
+            elif pending.session_id is None:
+                return  # no worker has room at all; strict calls behind may still fit
+
+    def withdraw(self, pending: PendingCall) -> None:
+        """The caller gave up on ``pending`` while it waited for a worker."""
+        if pending in self.waiting:
+            self.waiting.remove(pending)
+
+    # --- workers coming and going ---------------------------------------------------------
+
+    def worker_ready(self, worker: LiveWorker) -> None:
+        self.starts[worker.worker_id] += 1
+        self.workers[worker.worker_id] = worker
+        self._changed()
+        self.capacity_freed()
+
+    def worker_gone(
+        self, worker: LiveWorker, head_error: Callable[[PendingCall], BaseException]
+    ) -> None:
+        """``worker`` has ended: its running call fails, the calls behind it (never started)
+        go back to the queue, and strict calls waiting for it learn their session is lost."""
+        worker.alive = False
+        if self.workers.get(worker.worker_id) is worker:
+            del self.workers[worker.worker_id]
+        calls = list(worker.outstanding.values())
+        worker.outstanding.clear()
+        for index, pending in enumerate(calls):
+            if index == 0 or pending.pinned:
+                pending.fail(head_error(pending))
+            elif self.closed:
+                pending.fail(PoolClosed(self.name))
+            else:
+                pending.requeue()
+        self._changed()
+        self.capacity_freed()
+
+    def worker_failed_to_start(self, error: BaseException) -> None:
+        if self.start_failure is None:
+            self.start_failure = error
+        self._changed()
+
+    def _changed(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+    async def wait_until_ready(self, count: int) -> None:
+        """Wait until ``count`` workers have said hello; raise the first start failure."""
+        while len(self.workers) < count:
+            if self.start_failure is not None:
+                raise self.start_failure
+            await self.changed.wait()
+
+    def close(self) -> None:
+        """Refuse new calls; fail the ones still waiting for a worker."""
+        self.closed = True
+        while self.waiting:
+            self.waiting.popleft().fail(PoolClosed(self.name))

@@ -1,0 +1,249 @@
+"""The main loop of a worker process: ``python -m slither_actors.workers.child``.
+
+The parent passes three pipe ends with ``pass_fds``: one to read frames from, one to write
+frames to, and a *lifeline* the parent never writes to. The protocol never touches fd 1 or
+fd 2, so whatever user code prints goes to the parent's log, not into a frame. When the
+parent dies, even by ``kill -9``, the lifeline reads end-of-file and this process exits at
+once, busy or not. Ctrl-C in a terminal reaches the whole process group: workers ignore it
+and leave shutdown to the parent.
+
+Only the standard library, msgpack and attrs are imported before user code, so a worker is
+ready quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import itertools
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from slither_actors import worker as worker_api
+from slither_actors.workers.protocol import (
+    DEFAULT_MAX_FRAME,
+    Call,
+    Error,
+    FrameDecoder,
+    Hello,
+    Message,
+    PayloadError,
+    Ping,
+    Pong,
+    ProtocolError,
+    Result,
+    Stop,
+    ViewReply,
+    ViewRequest,
+    encode,
+)
+
+# Exit status when the parent has gone away: nobody reads it, but it is distinct in tests.
+PARENT_GONE_EXIT = 70
+# Long error texts are cut so an error frame always fits.
+_TEXT_LIMIT = 64 * 1024
+_READ_SIZE = 1 << 20
+
+
+class ParentGone(Exception):
+    """The pipe from the parent reached end-of-file."""
+
+
+class ResultError(Exception):
+    """A worker function returned something other than a list of one result per payload."""
+
+
+class ChildConnection:
+    """This process's end of the protocol: reads calls, runs them, writes results."""
+
+    def __init__(self, worker_id: int, reader: int, writer: int, max_frame: int) -> None:
+        self.worker_id = worker_id
+        self._reader = reader
+        self._writer = writer
+        self._max_frame = max_frame
+        self._decoder = FrameDecoder(max_frame)
+        self._pending: deque[Message] = deque()
+        self._current: Call | None = None
+        self._functions: dict[tuple[bool, str], Callable[[list[Any]], Any]] = {}
+        self._request_ids = itertools.count(1)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Handle messages until the parent says stop or goes away (`ParentGone`)."""
+        while True:
+            message = self._next_message()
+            if type(message) is Call:
+                self._run(message)
+            elif type(message) is Ping:
+                self.send(Pong(message.nonce))
+            elif type(message) is Stop:
+                return
+            else:
+                raise ProtocolError(f"unexpected {type(message).__name__} from the parent")
+
+    def _run(self, call: Call) -> None:
+        self._current = call
+        try:
+            function = self._resolve(call)
+            results = function(call.payloads)
+            if type(results) is not list:
+                raise ResultError(
+                    f"returned a {type(results).__name__}, not a list of "
+                    f"{len(call.payloads)} results"
+                )
+            if len(results) != len(call.payloads):
+                raise ResultError(
+                    f"returned {len(results)} results for a batch of {len(call.payloads)}"
+                )
+            frame = encode(Result(call.call_id, results), self._max_frame)
+        except Exception as exc:
+            frame = self._error_frame(call.call_id, exc)
+        finally:
+            self._current = None
+        self._write(frame)
+
+    def _resolve(self, call: Call) -> Callable[[list[Any]], Any]:
+        key = (call.tool, call.target)
+        function = self._functions.get(key)
+        if function is not None:
+            return function
+        if call.tool:
+            found = worker_api.tools.get(call.target)
+            if found is None:
+                known = ", ".join(sorted(worker_api.tools)) or "none"
+                raise LookupError(
+                    f"no tool named {call.target!r} in this worker (registered: {known}); "
+                    f"is the module that defines it listed in the pool's preload?"
+                )
+            function = found
+        else:
+            module_name, _, attribute = call.target.partition(":")
+            target: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                target = getattr(target, part)
+            function = target
+        self._functions[key] = function
+        return function
+
+    def _error_frame(self, call_id: int, exc: BaseException) -> bytes:
+        message = str(exc)[:_TEXT_LIMIT]
+        text = traceback.format_exc()[-_TEXT_LIMIT:]
+        return encode(Error(call_id, type(exc).__name__, message, text), self._max_frame)
+
+    # --- views ----------------------------------------------------------------------------
+
+    def current_session_id(self) -> str | None:
+        """The session of the call being handled."""
+        return self._current.session_id if self._current is not None else None
+
+    def call_view(self, name: str, params: dict[str, Any]) -> Any:
+        """Ask the parent for view ``name`` and wait for its reply."""
+        call = self._current
+        if call is None:
+            raise RuntimeError("call_view() can only be used while the worker handles a call")
+        request_id = next(self._request_ids)
+        try:
+            self.send(ViewRequest(request_id, call.call_id, name, params))
+        except PayloadError as exc:
+            raise worker_api.ViewError(name, "PayloadError", str(exc)) from None
+        while True:
+            for index, message in enumerate(self._pending):
+                if type(message) is ViewReply and message.request_id == request_id:
+                    del self._pending[index]
+                    if message.error_type is not None:
+                        raise worker_api.ViewError(name, message.error_type, message.error_message)
+                    return message.value
+            self._read_more()
+
+    # --- bytes ----------------------------------------------------------------------------
+
+    def send(self, message: Message) -> None:
+        """Encode and write one message."""
+        self._write(encode(message, self._max_frame))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._writer, view) :]
+
+    def _next_message(self) -> Message:
+        while not self._pending:
+            self._read_more()
+        return self._pending.popleft()
+
+    def _read_more(self) -> None:
+        chunk = os.read(self._reader, _READ_SIZE)
+        if not chunk:
+            raise ParentGone
+        self._decoder.feed(chunk)
+        self._pending.extend(self._decoder.messages())
+
+
+def _exit_when_parent_goes(lifeline: int) -> None:
+    """Block on the lifeline; the parent never writes, so a read returns only at its death."""
+    while True:
+        try:
+            if not os.read(lifeline, 1):
+                os._exit(PARENT_GONE_EXIT)
+        except InterruptedError:
+            continue
+        except OSError:
+            os._exit(PARENT_GONE_EXIT)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m slither_actors.workers.child")
+    parser.add_argument("--worker-id", type=int, required=True)
+    parser.add_argument("--fds", required=True, help="read,write,lifeline")
+    parser.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME)
+    parser.add_argument("--preload", action="append", default=[])
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a worker process; the parent starts it, people do not."""
+    options = _parse(argv)
+    reader, writer, lifeline = (int(fd) for fd in options.fds.split(","))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for fd in (reader, writer, lifeline):
+        os.set_inheritable(fd, False)  # processes that user code starts must not hold them
+    threading.Thread(
+        target=_exit_when_parent_goes, args=(lifeline,), name="slither-lifeline", daemon=True
+    ).start()
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)  # prints reach the parent's log at once
+
+    connection = ChildConnection(options.worker_id, reader, writer, options.max_frame)
+    worker_api._connection = connection
+    try:
+        for module in options.preload:
+            try:
+                importlib.import_module(module)
+            except BaseException as exc:
+                connection.send(
+                    Error(
+                        0,
+                        type(exc).__name__,
+                        f"preload of {module!r} failed: {exc}"[:_TEXT_LIMIT],
+                        traceback.format_exc()[-_TEXT_LIMIT:],
+                    )
+                )
+                return 1
+        connection.send(Hello(os.getpid()))
+        connection.serve()
+    except (ParentGone, BrokenPipeError):
+        return PARENT_GONE_EXIT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

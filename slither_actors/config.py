@@ -59,6 +59,11 @@ class ViewScope(enum.Enum):
     GLOBAL = "global"
 
 
+def _non_negative_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be an int, 0 or more, not {value!r}")
+
+
 def _positive_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     # bool is an int in Python, but `batch_size = true` is a mistake, not a 1.
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -122,7 +127,7 @@ class PoolSettings:
     python: str = sys.executable
     env: dict[str, str] = attrs.Factory(dict)
     cwd: str | None = None
-    preload: tuple[str, ...] = ()
+    preload: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     startup_timeout: float = attrs.field(default=10.0, validator=_positive_number)
     call_timeout: float = attrs.field(default=60.0, validator=_positive_number)
     queue_limit: int = attrs.field(default=1000, validator=_positive_int)
@@ -137,7 +142,7 @@ class PoolSettings:
     max_frame: int = attrs.field(default=64 * 2**20, validator=_positive_int)
     stop_grace: float = attrs.field(default=2.0, validator=_positive_number)
     kill_grace: float = attrs.field(default=1.0, validator=_positive_number)
-    max_restarts: int = attrs.field(default=10, validator=_positive_int)
+    max_restarts: int = attrs.field(default=10, validator=_non_negative_int)
     max_seconds: float = attrs.field(default=10.0, validator=_positive_number)
 
     @property

@@ -39,6 +39,7 @@ __all__ = [
     "capture",
     "detach",
     "execute",
+    "is_observed",
     "list_handlers",
     "span",
 ]
@@ -156,42 +157,68 @@ class Span:
     measurements: dict[str, Any] = attrs.Factory(dict)
 
 
-@contextmanager
-def span(prefix: EventName, metadata: Mapping[str, Any] | None = None) -> Iterator[Span]:
+def is_observed(prefix: EventName) -> bool:
+    """True if a handler is attached to the start, stop or exception event of ``prefix``.
+
+    Lets a hot path skip building a span's metadata when nobody listens.
+    """
+    return (
+        (*prefix, "start") in _by_event
+        or (*prefix, "stop") in _by_event
+        or (*prefix, "exception") in _by_event
+    )
+
+
+def span(prefix: EventName, metadata: Mapping[str, Any] | None = None) -> _SpanScope:
     """Emit ``prefix + ("start",)`` now and ``("stop",)`` or ``("exception",)`` at exit.
 
-    ``start`` carries ``monotonic_time`` and ``system_time``; ``stop`` and ``exception`` carry
-    ``monotonic_time`` and ``duration``. ``exception`` adds ``kind`` (``"error"`` for an
-    `Exception`, ``"cancelled"`` for trio cancellation, ``"exit"`` for any other
-    `BaseException`) and ``reason`` (the exception) to the metadata. The exception is always
-    re-raised.
+    Use it as ``with telemetry.span(prefix, metadata) as span:``; the `Span` it gives lets
+    the block add stop metadata and measurements. ``start`` carries ``monotonic_time`` and
+    ``system_time``; ``stop`` and ``exception`` carry ``monotonic_time`` and ``duration``.
+    ``exception`` adds ``kind`` (``"error"`` for an `Exception`, ``"cancelled"`` for trio
+    cancellation, ``"exit"`` for any other `BaseException`) and ``reason`` (the exception)
+    to the metadata. The exception is always re-raised. When no handler is attached to any
+    of the three events, the span costs almost nothing and emits nothing.
     """
-    recorder = Span(dict(metadata) if metadata is not None else {})
-    start = time.monotonic()
-    start_event = (*prefix, "start")
-    if start_event in _by_event:
-        # A copy, so a handler keeping the start metadata never sees keys added later.
-        execute(
-            start_event,
-            {"monotonic_time": start, "system_time": time.time()},
-            dict(recorder.metadata),
-        )
-    try:
-        yield recorder
-    except BaseException as exc:
+    return _SpanScope(prefix, metadata)
+
+
+class _SpanScope:
+    """The context manager behind `span` (a class: it sits on hot paths)."""
+
+    __slots__ = ("_observed", "_prefix", "_recorder", "_start")
+
+    def __init__(self, prefix: EventName, metadata: Mapping[str, Any] | None) -> None:
+        self._prefix = prefix
+        self._recorder = Span(dict(metadata) if metadata is not None else {})
+        self._observed = is_observed(prefix)
+        self._start = 0.0
+
+    def __enter__(self) -> Span:
+        if self._observed:
+            self._start = time.monotonic()
+            # A copy, so a handler keeping the start metadata never sees keys added later.
+            execute(
+                (*self._prefix, "start"),
+                {"monotonic_time": self._start, "system_time": time.time()},
+                dict(self._recorder.metadata),
+            )
+        return self._recorder
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        if not self._observed:
+            return
         end = time.monotonic()
-        execute(
-            (*prefix, "exception"),
-            {"monotonic_time": end, "duration": end - start},
-            {**recorder.metadata, "kind": _exception_kind(exc), "reason": exc},
-        )
-        raise
-    end = time.monotonic()
-    execute(
-        (*prefix, "stop"),
-        {**recorder.measurements, "monotonic_time": end, "duration": end - start},
-        recorder.metadata,
-    )
+        timing = {"monotonic_time": end, "duration": end - self._start}
+        recorder = self._recorder
+        if error is not None:
+            execute(
+                (*self._prefix, "exception"),
+                timing,
+                {**recorder.metadata, "kind": _exception_kind(error), "reason": error},
+            )
+        else:
+            execute((*self._prefix, "stop"), {**recorder.measurements, **timing}, recorder.metadata)
 
 
 def _exception_kind(exc: BaseException) -> str:

@@ -33,8 +33,8 @@ Function = TypeVar("Function", bound=Callable[[list[Any]], list[Any]])
 
 
 class ViewError(Exception):
-    """A store view called from a worker failed; ``view`` names it, ``type_name`` is the
-    type of the error raised in the parent (or ``"ViewTimeout"``, ``"ViewRefused"``)."""
+    """A store view called from a worker failed; ``view`` names it and ``type_name`` is the
+    type of the error the parent met (e.g. ``"LookupError"`` for an unknown view)."""
 
     def __init__(self, view: str, type_name: str, message: str) -> None:
         self.view = view

@@ -303,3 +303,24 @@ async def test_a_worker_calls_a_view_in_the_parent() -> None:
         (reply,) = await pool.call("worker_functions:lookup_error", ["k"])
     assert asked[0] == ("lookup", {"key": "user:42"}, "run")
     assert reply == "LookupError: view 'missing' failed: LookupError: no view named 'missing'"
+
+
+async def test_calls_moved_off_a_crashed_worker_are_not_refused_by_a_full_queue() -> None:
+    settings = pool_settings(size=1, calls_per_worker=2, queue_limit=1)
+    async with sa.open_pool(settings) as pool:
+        outcomes: dict[str, Any] = {}
+
+        async def run(name: str, target: str) -> None:
+            try:
+                outcomes[name] = await pool.call(target, [1])
+            except sa.SlitherError as error:
+                outcomes[name] = error
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run, "crashing", "worker_functions:exit_slowly")
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(run, "behind", "worker_functions:double")  # written behind it
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(run, "queued", "worker_functions:double")  # fills the queue
+    assert isinstance(outcomes["crashing"], sa.WorkerCrashed)
+    assert outcomes["behind"] == [2] and outcomes["queued"] == [2]

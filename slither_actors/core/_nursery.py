@@ -23,5 +23,6 @@ async def open_own_nursery() -> AsyncIterator[trio.Nursery]:
             yield nursery
     except BaseExceptionGroup as group:
         if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
+            single = group.exceptions[0]
+            raise single from single.__cause__  # keeps its own cause, hides the group
         raise

@@ -21,10 +21,10 @@ from slither_actors.core import (
     SupervisorRef,
     open_own_nursery,
 )
-from slither_actors.errors import CallTimeout
+from slither_actors.errors import PoolClosed
 from slither_actors.workers._state import PendingCall, PoolState
 from slither_actors.workers._worker import WorkerActor
-from slither_actors.workers.protocol import Call, Stop, encode
+from slither_actors.workers.protocol import encode_call
 
 __all__ = [
     "BroadcastReply",
@@ -46,6 +46,7 @@ class Tool:
 
 
 Target = str | Tool
+_CALL_SPAN = ("slither", "pool", "call")
 
 
 def _parse_target(target: Target) -> tuple[str, bool]:
@@ -141,63 +142,52 @@ class WorkerPool:
         items = payloads if type(payloads) is list else list(payloads)
         state = self._state
         call_id = state.call_ids()
-        frame = encode(Call(call_id, name, tool, items, session_id), state.settings.max_frame)
+        frame = encode_call(call_id, name, tool, items, session_id, state.settings.max_frame)
         pending = PendingCall(call_id, name, frame, session_id)
         seconds = state.settings.call_timeout if timeout is None else timeout
-        metadata = {
-            "pool": state.name,
-            "target": name,
-            "size": len(items),
-            "session_id": session_id,
-        }
-        with telemetry.span(("slither", "pool", "call"), metadata) as span:
+        if telemetry.is_observed(_CALL_SPAN):
+            metadata = {
+                "pool": state.name,
+                "target": name,
+                "size": len(items),
+                "session_id": session_id,
+            }
+            with telemetry.span(_CALL_SPAN, metadata) as span:
+                await self._run(pending, seconds)
+                if pending.worker is not None:
+                    span.metadata["worker_id"] = pending.worker.worker_id
+                if pending.error is not None:
+                    raise pending.error
+        else:
             await self._run(pending, seconds)
-            if pending.worker is not None:
-                span.metadata["worker_id"] = pending.worker.worker_id
-            if pending.error is not None:
-                raise pending.error
-            results: list[Any] = pending.value
-            return results
+        if pending.error is not None:
+            raise pending.error
+        results: list[Any] = pending.value
+        return results
 
     async def _run(self, pending: PendingCall, seconds: float) -> None:
         state = self._state
+        pending.timeout = seconds
+        state.deadlines.add(pending, trio.current_time() + seconds)
         try:
-            with trio.move_on_after(seconds):
-                while True:
-                    state.dispatch(pending)
-                    await pending.done.wait()
-                    if not pending.requeued:
-                        return
-                    pending.reset()
+            accepted = False
+            while not pending.settled:
+                state.dispatch(pending, accepted=accepted)
+                await _wait(pending)
+                if not pending.requeued:
+                    return
+                pending.requeued, accepted = False, True
         except BaseException:
-            self._abandon(pending, None)
+            self._abandon(pending)
             raise
-        self._abandon(pending, seconds)
-        raise self._timeout_error(pending, seconds)
 
-    def _abandon(self, pending: PendingCall, timed_out_after: float | None) -> None:
-        """The caller stops waiting. A call that timed out while running costs its worker."""
+    def _abandon(self, pending: PendingCall) -> None:
+        """The caller stops waiting (it was cancelled). A call already written to a worker
+        runs anyway; its result is read and dropped."""
+        pending.has_waiter = False
         self._state.withdraw(pending)
-        worker = pending.worker
-        if (
-            timed_out_after is not None
-            and worker is not None
-            and worker.alive
-            and worker.is_running(pending)
-        ):
-            worker.replace(f"was replaced after {pending.target} ran over {timed_out_after:g}s")
-        # Otherwise the worker runs it anyway and its result is dropped when it arrives.
-
-    def _timeout_error(self, pending: PendingCall, seconds: float) -> CallTimeout:
-        worker = pending.worker
-        where = f"pool {self.name!r}" + (f", {worker.where}" if worker is not None else "")
-        state = "waited for a worker" if worker is None else "got no result"
-        return CallTimeout(
-            where,
-            pending.target,
-            seconds,
-            f"call to {pending.target} {state} within {seconds:g}s ({where})",
-        )
+        if pending.worker is not None and not pending.settled:
+            pending.worker.poke()  # someone must read its result now
 
     async def broadcast(
         self, target: Target, payload: Any = None, *, timeout: float | None = None
@@ -210,25 +200,34 @@ class WorkerPool:
         name, tool = _parse_target(target)
         state = self._state
         seconds = state.settings.call_timeout if timeout is None else timeout
+        if state.closed:
+            raise PoolClosed(self.name)
         workers = [worker for _, worker in sorted(state.workers.items()) if worker.alive]
+        deadline = trio.current_time() + seconds
         calls = []
         for worker in workers:
             call_id = state.call_ids()
-            frame = encode(Call(call_id, name, tool, [payload], None), state.settings.max_frame)
-            pending = PendingCall(call_id, name, frame, None, pinned=True)
+            frame = encode_call(call_id, name, tool, [payload], None, state.settings.max_frame)
+            pending = PendingCall(call_id, name, frame, None, pinned=True, timeout=seconds)
+            state.deadlines.add(pending, deadline)
             worker.submit(pending)
             calls.append(pending)
-        with trio.move_on_after(seconds):
+        try:
             for pending in calls:
-                await pending.done.wait()
-        replies = []
-        for worker, pending in zip(workers, calls, strict=True):
-            if not pending.done.is_set():
-                self._abandon(pending, seconds)
-                pending.error = self._timeout_error(pending, seconds)
-            value = pending.value[0] if pending.error is None else None
-            replies.append(BroadcastReply(worker.worker_id, worker.pid, value, pending.error))
-        return replies
+                await _wait(pending)
+        except BaseException:
+            for pending in calls:
+                self._abandon(pending)
+            raise
+        return [
+            BroadcastReply(
+                worker.worker_id,
+                worker.pid,
+                pending.value[0] if pending.error is None else None,
+                pending.error,
+            )
+            for worker, pending in zip(workers, calls, strict=True)
+        ]
 
     def end_session(self, session_id: str) -> None:
         """Forget which worker ``session_id`` is bound to (e.g. when a run is over)."""
@@ -245,6 +244,7 @@ class WorkerPool:
                 worker.draining,
             )
             for _, worker in sorted(self._state.workers.items())
+            if worker.alive
         ]
 
     def stats(self) -> PoolStats:
@@ -265,12 +265,8 @@ class WorkerPool:
 
     def request_stop(self, reason: Reason = ExitReason.SHUTDOWN) -> None:
         """Refuse new calls and stop every worker (stop frame, grace, SIGTERM, SIGKILL)."""
-        state = self._state
-        if not state.closed:
-            state.close()
-            stop_frame = encode(Stop())
-            for worker in state.workers.values():
-                worker.write(stop_frame)  # all at once; the supervisor then reaps them in turn
+        if not self._state.closed:
+            self._state.close()  # every worker starts stopping now, all at once
         if self._supervisor is not None:
             self._supervisor.request_stop()
 
@@ -279,6 +275,31 @@ class WorkerPool:
         self.request_stop()
         if self._supervisor is not None:
             await self._supervisor.wait_exited()
+
+
+async def _wait(pending: PendingCall) -> None:
+    """Wait until ``pending`` settles or is requeued. While nobody else reads its worker's
+    pipe, read it here: the result then needs no second task to deliver it."""
+    while not (pending.settled or pending.requeued):
+        worker = pending.worker
+        if (
+            worker is not None
+            and worker.alive
+            and worker.reader is None
+            and worker.is_running(pending)
+        ):
+            # Only the caller of the running call reads: if that call times out, its
+            # worker is replaced and the ended process wakes this read. A caller whose
+            # call merely waits behind it is woken by its own deadline instead.
+            worker.reader = pending
+            try:
+                while worker.alive and not (pending.settled or pending.requeued):
+                    await worker.read_step()
+            finally:
+                worker.reader = None
+                worker.poke()  # another caller (or the worker's own reader) takes over
+        else:
+            await pending.wakeup.wait()
 
 
 async def run_pool(
@@ -304,6 +325,7 @@ async def run_pool(
     pool = WorkerPool(state)
     try:
         async with open_own_nursery() as nursery:
+            nursery.start_soon(state.deadlines.run)
             pool._supervisor = await nursery.start(workers.start)
             try:
                 await state.wait_until_ready(size)
@@ -311,6 +333,8 @@ async def run_pool(
                 pool.request_stop()
                 raise
             task_status.started(pool)
+            await pool._supervisor.wait_exited()
+            nursery.cancel_scope.cancel()  # the deadline task is all that is left
     finally:
         state.close()
 

@@ -16,48 +16,73 @@ import trio
 
 from slither_actors import telemetry
 from slither_actors.config import Affinity, PoolSettings
-from slither_actors.errors import PoolClosed, PoolSaturated, SessionLost
+from slither_actors.errors import CallTimeout, PoolClosed, PoolSaturated, SessionLost
+from slither_actors.workers._deadlines import Deadlines
 
 __all__ = ["LiveWorker", "PendingCall", "PoolState"]
 
 
 @attrs.define(eq=False, slots=True)
 class PendingCall:
-    """One call on its way: waiting for a worker, or written to one and awaiting its result."""
+    """One call on its way: waiting for a worker, or written to one and awaiting its result.
+
+    Its caller waits on ``wakeup``, which is set whenever something the caller may act on
+    happens: the call settled, was requeued, was given a worker, or its worker's reader
+    stepped aside.
+    """
 
     call_id: int
     target: str
     frame: bytes
     session_id: str | None
     pinned: bool = False  # a broadcast: never moved to another worker
-    done: trio.Event = attrs.Factory(trio.Event)
+    timeout: float = 0.0
+    settled: bool = False
     value: Any = None
     error: BaseException | None = None
     requeued: bool = False
+    has_waiter: bool = True  # a caller still waits for it
     worker: LiveWorker | None = None
+    wakeup: trio.Event = attrs.Factory(trio.Event)
+
+    def wake(self) -> None:
+        self.wakeup.set()
+        self.wakeup = trio.Event()
 
     def resolve(self, value: Any) -> None:
-        self.value = value
-        self.done.set()
+        if not self.settled:
+            self.value = value
+            self._settle()
 
     def fail(self, error: BaseException) -> None:
-        self.error = error
-        self.done.set()
+        if not self.settled:
+            self.error = error
+            self._settle()
+
+    def _settle(self) -> None:
+        self.settled = True
+        self.frame = b""  # it will not be sent again; do not keep a large payload alive
+        self.wake()
 
     def requeue(self) -> None:
         """Its worker went away before starting it: the caller sends it again."""
         self.requeued = True
-        self.done.set()
-
-    def reset(self) -> None:
-        self.requeued = False
         self.worker = None
-        self.done = trio.Event()
+        self.wake()
+
+
+async def _no_reading() -> None:
+    raise RuntimeError("this worker is not serving yet")
 
 
 @attrs.define(eq=False)
 class LiveWorker:
-    """One worker process that has said hello, as the pool sees it."""
+    """One worker process that has said hello, as the pool sees it.
+
+    One task at a time reads its pipe: preferably a caller waiting for a result (it then
+    needs no second task to wake it), otherwise the worker's own background reader.
+    ``reader`` says who reads now; ``read_step`` waits for bytes and handles them.
+    """
 
     worker_id: int
     pid: int
@@ -72,15 +97,35 @@ class LiveWorker:
     alive: bool = True
     draining: str | None = None  # why it is being recycled, once it is
     replace: Callable[[str], None] = lambda reason: None  # end this process, start another
+    stop: Callable[[], None] = lambda: None  # end this process gracefully: the pool stops
+    read_step: Callable[[], Awaitable[None]] = _no_reading
+    reader: object | None = None
+    changed: trio.Event = attrs.Factory(trio.Event)
 
     @property
     def has_capacity(self) -> bool:
         return self.alive and self.draining is None and len(self.outstanding) < self.capacity
 
+    def poke(self) -> None:
+        """The reader stepped aside: wake whoever should read next. That is the caller of
+        the running call, or the worker's own reader if no caller waits for it."""
+        head = next(iter(self.outstanding.values()), None)
+        if head is None:
+            return
+        if head.has_waiter:
+            head.wake()
+        else:
+            self.changed.set()
+            self.changed = trio.Event()
+
+    def unattended(self) -> bool:
+        """True if the running call has no caller waiting for it (so nobody would read)."""
+        head = next(iter(self.outstanding.values()), None)
+        return head is not None and not head.has_waiter
+
     def submit(self, pending: PendingCall) -> None:
         pending.worker = self
         self.outstanding[pending.call_id] = pending
-        self.last_active = trio.current_time()
         self.write(pending.frame)
 
     def is_running(self, pending: PendingCall) -> bool:
@@ -104,6 +149,11 @@ class PoolState:
     changed: trio.Event = attrs.Factory(trio.Event)
     # Answers store views called from workers: (name, params, session id) -> reply.
     resolve_view: Callable[[str, dict[str, Any], str | None], Awaitable[Any]] | None = None
+    deadlines: Deadlines[PendingCall] = attrs.field(init=False)
+
+    @deadlines.default
+    def _make_deadlines(self) -> Deadlines[PendingCall]:
+        return Deadlines(self.expire)
 
     @property
     def name(self) -> str:
@@ -111,15 +161,19 @@ class PoolState:
 
     # --- assignment -----------------------------------------------------------------------
 
-    def dispatch(self, pending: PendingCall) -> None:
-        """Write ``pending`` to a worker now, or queue it; raise if neither is allowed."""
+    def dispatch(self, pending: PendingCall, *, accepted: bool = False) -> None:
+        """Write ``pending`` to a worker now, or queue it; raise if neither is allowed.
+
+        An ``accepted`` call (one sent again after its worker died before starting it) is
+        never refused for a full queue: it was let in once already.
+        """
         if self.closed:
             raise PoolClosed(self.name)
         worker = self._pick(pending.session_id)
         if worker is not None:
             worker.submit(pending)
             return
-        if len(self.waiting) >= self.settings.queue_limit:
+        if not accepted and len(self.waiting) >= self.settings.queue_limit:
             telemetry.execute(
                 ("slither", "pool", "saturated"),
                 {"waiting": len(self.waiting)},
@@ -193,8 +247,25 @@ class PoolState:
             if worker is not None:
                 self.waiting.remove(pending)
                 worker.submit(pending)
+                pending.wake()  # its caller may now read the worker's pipe itself
             elif pending.session_id is None:
                 return  # no worker has room at all; strict calls behind may still fit
+
+    def expire(self, pending: PendingCall) -> None:
+        """``pending`` ran out of time. If it was running, its worker is replaced (and the
+        caller reading that worker's pipe wakes when the process ends)."""
+        worker = pending.worker
+        if pending in self.waiting:
+            self.waiting.remove(pending)
+            state, where = "waited for a worker", f"pool {self.name!r}"
+        elif worker is not None and worker.alive and worker.is_running(pending):
+            worker.replace(f"was replaced after {pending.target} ran over {pending.timeout:g}s")
+            state, where = "got no result", worker.where
+        else:
+            state = "got no result"
+            where = worker.where if worker is not None else f"pool {self.name!r}"
+        text = f"call to {pending.target} {state} within {pending.timeout:g}s ({where})"
+        pending.fail(CallTimeout(where, pending.target, pending.timeout, text))
 
     def withdraw(self, pending: PendingCall) -> None:
         """The caller gave up on ``pending`` while it waited for a worker."""
@@ -220,6 +291,8 @@ class PoolState:
         calls = list(worker.outstanding.values())
         worker.outstanding.clear()
         for index, pending in enumerate(calls):
+            if pending.settled:
+                continue  # it timed out already
             if index == 0 or pending.pinned:
                 pending.fail(head_error(pending))
             elif self.closed:
@@ -246,7 +319,10 @@ class PoolState:
             await self.changed.wait()
 
     def close(self) -> None:
-        """Refuse new calls; fail the ones still waiting for a worker."""
+        """Refuse new calls, fail the ones still waiting for a worker, and start stopping
+        every worker now, all at once (each finishes its call in flight within stop_grace)."""
         self.closed = True
         while self.waiting:
             self.waiting.popleft().fail(PoolClosed(self.name))
+        for worker in list(self.workers.values()):
+            worker.stop()

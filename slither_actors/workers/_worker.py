@@ -8,9 +8,7 @@ restart intensity: a worker that keeps dying takes the pool down rather than spi
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,42 +17,16 @@ import trio
 
 from slither_actors import telemetry
 from slither_actors.core import Actor
-from slither_actors.errors import (
-    PoolClosed,
-    ProtocolError,
-    WorkerCrashed,
-    WorkerError,
-    WorkerStartFailed,
-)
+from slither_actors.errors import PoolClosed, ProtocolError, WorkerCrashed, WorkerStartFailed
 from slither_actors.workers._process import WorkerProcess, describe_exit, spawn
+from slither_actors.workers._serving import Ending, Serving
 from slither_actors.workers._state import LiveWorker, PendingCall, PoolState
-from slither_actors.workers.protocol import (
-    Error,
-    FrameDecoder,
-    Hello,
-    Message,
-    Ping,
-    Pong,
-    Result,
-    ViewReply,
-    ViewRequest,
-    encode,
-)
+from slither_actors.workers.protocol import Error, FrameDecoder, Hello
 
 __all__ = ["WorkerActor"]
 
-_READ_SIZE = 1 << 20
+_READ_SIZE = 1 << 16
 _OUTPUT_DRAIN_SECONDS = 1.0  # how long to wait for a dead worker's last words on stderr
-_RSS_CHECK_EVERY = 16  # results between two looks at a worker's memory
-
-
-@attrs.frozen
-class _Ending:
-    """Why a worker process is being ended."""
-
-    reason: str
-    crashed: bool  # it failed on its own (as opposed to: the pool replaces it)
-    recycled: str | None = None
 
 
 @attrs.define
@@ -65,8 +37,6 @@ class WorkerActor(Actor):
 
     state: PoolState
     worker_id: int
-    _pong: trio.Event = attrs.field(factory=trio.Event, init=False)
-    _awaited_nonce: int = attrs.field(default=0, init=False)
 
     @property
     def where(self) -> str:
@@ -84,12 +54,11 @@ class WorkerActor(Actor):
             previous = ending.reason
         await trio.sleep_forever()  # the pool is stopping: its supervisor ends this actor
 
-    async def _run_process(self, previous: str | None) -> _Ending:
+    async def _run_process(self, previous: str | None) -> Ending:
         settings = self.state.settings
         process = await self._spawn()
         started = trio.current_time()
-        live: LiveWorker | None = None
-        ending: _Ending | None = None
+        serving: Serving | None = None
         start_failure: tuple[str, str] | None = None
         decoder = FrameDecoder(settings.max_frame)
         try:
@@ -97,32 +66,36 @@ class WorkerActor(Actor):
                 output.start_soon(process.log_output, process.process.stdout, logging.INFO)
                 output.start_soon(process.log_output, process.process.stderr, logging.WARNING)
                 try:
-                    async with trio.open_nursery() as serving:
-                        serving.start_soon(process.writer.flush_forever)
+                    async with trio.open_nursery() as writing:
+                        writing.start_soon(process.writer.flush_forever)
                         start_failure = await self._await_hello(process, decoder)
                         if start_failure is None:
                             live = self._make_live(process, started)
-                            ending = await self._serve(live, process, decoder, previous)
-                        serving.cancel_scope.cancel()
+                            self._emit_ready(live, trio.current_time() - started, previous)
+                            serving = Serving(self.state, live, process, decoder)
+                            await serving.run()
+                        writing.cancel_scope.cancel()
                 finally:
-                    if live is not None:
-                        live.alive = False  # no new calls while it stops
-                    graceful = ending is not None and not ending.crashed
+                    ending = serving.ending if serving is not None else None
+                    if serving is not None:
+                        serving.live.alive = False  # no new calls while it stops
                     await process.stop(
-                        send_stop=graceful or ending is None,
+                        send_stop=ending is None or (ending.graceful and not ending.crashed),
                         stop_grace=settings.stop_grace,
                         kill_grace=settings.kill_grace,
                     )
+                    if serving is not None:
+                        await serving.drain_after_exit()
                     output.cancel_scope.deadline = trio.current_time() + _OUTPUT_DRAIN_SECONDS
         finally:
             exit_text = describe_exit(process.process.returncode)
-            if ending is not None and ending.reason:
-                ending = attrs.evolve(ending, reason=f"{ending.reason}; it {exit_text}")
-            else:
-                ending = _Ending(exit_text, crashed=True) if ending is not None else None
+            ending = serving.ending if serving is not None else None
+            if ending is not None:
+                reason = f"{ending.reason}; it {exit_text}" if ending.reason else exit_text
+                ending = attrs.evolve(ending, reason=reason)
             reason = ending.reason if ending is not None else exit_text
-            if live is not None:
-                self.state.worker_gone(live, self._head_error(live, reason))
+            if serving is not None:
+                self.state.worker_gone(serving.live, self._head_error(serving.live, reason))
             self.state.last_exit[self.worker_id] = reason
             await process.close()
             self._emit_exit(process, reason, ending)
@@ -183,147 +156,6 @@ class WorkerActor(Actor):
             started_at=started,
         )
 
-    # --- serving --------------------------------------------------------------------------
-
-    async def _serve(
-        self,
-        live: LiveWorker,
-        process: WorkerProcess,
-        decoder: FrameDecoder,
-        previous: str | None,
-    ) -> _Ending:
-        """Offer ``live`` to the pool and serve it until something ends the process."""
-        settings = self.state.settings
-        ending: _Ending | None = None
-        async with trio.open_nursery() as nursery:
-
-            def finish(why: _Ending) -> None:
-                nonlocal ending
-                if ending is None:
-                    ending = why
-                    nursery.cancel_scope.cancel()
-
-            live.replace = lambda reason: finish(_Ending(reason, crashed=False))
-            self._emit_ready(live, trio.current_time() - live.started_at, previous)
-            self.state.worker_ready(live)
-            nursery.start_soon(self._read_frames, live, process, decoder, finish, nursery)
-            nursery.start_soon(self._heartbeat, live, process, finish)
-            if settings.max_age is not None:
-                nursery.start_soon(self._age_limit, live, settings.max_age, finish)
-        assert ending is not None
-        return ending
-
-    async def _read_frames(
-        self,
-        live: LiveWorker,
-        process: WorkerProcess,
-        decoder: FrameDecoder,
-        finish: Callable[[_Ending], None],
-        nursery: trio.Nursery,
-    ) -> None:
-        state = self.state
-        try:
-            while True:
-                for message in decoder.messages():
-                    self._handle(live, process, message, nursery)
-                if live.results_since_rss_check >= _RSS_CHECK_EVERY:
-                    self._check_memory(live, process)
-                if live.draining is not None and not live.outstanding:
-                    finish(_Ending(f"recycled ({live.draining})", False, live.draining))
-                    return
-                state.capacity_freed()
-                chunk = await process.reader.receive_some(_READ_SIZE)
-                if not chunk:
-                    finish(_Ending("", crashed=True))  # it ended: its exit status says how
-                    return
-                decoder.feed(chunk)
-        except ProtocolError as error:
-            finish(_Ending(f"sent a malformed frame ({error})", crashed=True))
-
-    def _handle(
-        self, live: LiveWorker, process: WorkerProcess, message: Message, nursery: trio.Nursery
-    ) -> None:
-        match message:
-            case Result(call_id, results):
-                self._finished(live, call_id).resolve(results)
-            case Error(call_id, type_name, text, remote_traceback):
-                pending = self._finished(live, call_id)
-                pending.fail(
-                    WorkerError(pending.target, type_name, text, remote_traceback, live.where)
-                )
-            case Pong(nonce):
-                if nonce == self._awaited_nonce:
-                    self._pong.set()
-            case ViewRequest():
-                nursery.start_soon(self._answer_view, live, process, message)
-            case _:
-                raise ProtocolError(f"unexpected {type(message).__name__} from a worker")
-
-    def _finished(self, live: LiveWorker, call_id: int) -> PendingCall:
-        pending = live.outstanding.pop(call_id, None)
-        if pending is None:
-            raise ProtocolError(f"a reply to call {call_id}, which is not in flight")
-        live.calls_done += 1
-        live.results_since_rss_check += 1
-        live.last_active = trio.current_time()
-        max_calls = self.state.settings.max_calls
-        if max_calls is not None and live.calls_done >= max_calls and live.draining is None:
-            live.draining = "max_calls"
-        return pending
-
-    async def _heartbeat(
-        self, live: LiveWorker, process: WorkerProcess, finish: Callable[[_Ending], None]
-    ) -> None:
-        settings = self.state.settings
-        interval, timeout = settings.heartbeat_interval, settings.heartbeat_timeout
-        for nonce in itertools.count(1):
-            await trio.sleep(interval)
-            self._check_memory(live, process)
-            if live.draining is not None and not live.outstanding:
-                finish(_Ending(f"recycled ({live.draining})", False, live.draining))
-            if live.outstanding or trio.current_time() - live.last_active < interval:
-                continue  # busy: the call timeout watches it
-            self._pong = trio.Event()
-            self._awaited_nonce = nonce
-            process.writer.write(encode(Ping(nonce)))
-            with trio.move_on_after(timeout):
-                await self._pong.wait()
-            if not self._pong.is_set() and not live.outstanding:
-                finish(_Ending(f"did not answer a heartbeat within {timeout:g}s", crashed=True))
-
-    async def _age_limit(
-        self, live: LiveWorker, max_age: float, finish: Callable[[_Ending], None]
-    ) -> None:
-        await trio.sleep_until(live.started_at + max_age)
-        if live.draining is None:
-            live.draining = "max_age"
-        if not live.outstanding:
-            finish(_Ending("recycled (max_age)", False, "max_age"))
-
-    def _check_memory(self, live: LiveWorker, process: WorkerProcess) -> None:
-        live.results_since_rss_check = 0
-        limit = self.state.settings.max_rss_mb
-        if limit is None or live.draining is not None:
-            return
-        rss = resident_megabytes(process.pid)
-        if rss is not None and rss > limit:
-            live.draining = "max_rss"
-
-    async def _answer_view(
-        self, live: LiveWorker, process: WorkerProcess, request: ViewRequest
-    ) -> None:
-        pending = live.outstanding.get(request.call_id)
-        session_id = pending.session_id if pending is not None else None
-        resolver = self.state.resolve_view
-        try:
-            if resolver is None:
-                raise LookupError(f"no view named {request.name!r}: no store views are registered")
-            value = await resolver(request.name, request.params, session_id)
-            frame = encode(ViewReply(request.request_id, value), self.state.settings.max_frame)
-        except Exception as exc:
-            frame = encode(ViewReply(request.request_id, None, type(exc).__name__, str(exc)))
-        process.writer.write(frame)
-
     # --- reporting ------------------------------------------------------------------------
 
     def _head_error(self, live: LiveWorker, reason: str) -> Callable[[PendingCall], BaseException]:
@@ -345,7 +177,7 @@ class WorkerActor(Actor):
             restarted = {**metadata, "after": previous}
             telemetry.execute(("slither", "worker", "restarted"), {}, restarted)
 
-    def _emit_exit(self, process: WorkerProcess, reason: str, ending: _Ending | None) -> None:
+    def _emit_exit(self, process: WorkerProcess, reason: str, ending: Ending | None) -> None:
         metadata = {
             "pool": self.state.name,
             "worker_id": self.worker_id,
@@ -358,13 +190,3 @@ class WorkerActor(Actor):
             telemetry.execute(("slither", "worker", "crashed"), {}, metadata)
         if ending is not None and ending.recycled is not None:
             telemetry.execute(("slither", "worker", "recycled"), {}, metadata)
-
-
-def resident_megabytes(pid: int) -> float | None:
-    """Resident memory of process ``pid`` in MiB, from /proc (None where unavailable)."""
-    try:
-        with open(f"/proc/{pid}/statm") as statm:
-            pages = int(statm.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20

@@ -38,18 +38,18 @@ from slither_actors.workers.protocol import (
     Ping,
     Pong,
     ProtocolError,
-    Result,
     Stop,
     ViewReply,
     ViewRequest,
     encode,
+    encode_result,
 )
 
 # Exit status when the parent has gone away: nobody reads it, but it is distinct in tests.
 PARENT_GONE_EXIT = 70
 # Long error texts are cut so an error frame always fits.
 _TEXT_LIMIT = 64 * 1024
-_READ_SIZE = 1 << 20
+_READ_SIZE = 1 << 16
 
 
 class ParentGone(Exception):
@@ -103,7 +103,7 @@ class ChildConnection:
                 raise ResultError(
                     f"returned {len(results)} results for a batch of {len(call.payloads)}"
                 )
-            frame = encode(Result(call.call_id, results), self._max_frame)
+            frame = encode_result(call.call_id, results, self._max_frame)
         except Exception as exc:
             frame = self._error_frame(call.call_id, exc)
         finally:
@@ -170,9 +170,11 @@ class ChildConnection:
         self._write(encode(message, self._max_frame))
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._writer, view) :]
+        written = os.write(self._writer, data)
+        if written < len(data):
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(self._writer, view) :]
 
     def _next_message(self) -> Message:
         while not self._pending:

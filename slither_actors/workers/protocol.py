@@ -19,7 +19,7 @@ This module imports only msgpack, attrs and our errors: worker processes import 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -44,6 +44,8 @@ __all__ = [
     "ViewReply",
     "ViewRequest",
     "encode",
+    "encode_call",
+    "encode_result",
 ]
 
 PROTOCOL_VERSION = 1
@@ -179,17 +181,49 @@ def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     Raises `PayloadError` if a payload cannot be carried (naming the item and its type) or
     if the frame would exceed ``max_frame`` bytes.
     """
-    fields = [getattr(message, field.name) for field in attrs.fields(type(message))]
+    fields = [message.KIND, *(getattr(message, name) for name in _field_names(type(message)))]
+    return _frame(fields, lambda: message, max_frame)
+
+
+def encode_call(
+    call_id: int,
+    target: str,
+    tool: bool,
+    payloads: list[Any],
+    session_id: str | None,
+    max_frame: int = DEFAULT_MAX_FRAME,
+) -> bytes:
+    """`encode` for a `Call`, without building the message first (the hot path)."""
+    fields = [Call.KIND, call_id, target, tool, payloads, session_id]
+    return _frame(fields, lambda: Call(call_id, target, tool, payloads, session_id), max_frame)
+
+
+def encode_result(call_id: int, results: list[Any], max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
+    """`encode` for a `Result`, without building the message first (the hot path)."""
+    return _frame([Result.KIND, call_id, results], lambda: Result(call_id, results), max_frame)
+
+
+def _frame(fields: list[Any], message: Callable[[], Message], max_frame: int) -> bytes:
     try:
-        body = _pack([message.KIND, *fields])
+        body = _pack(fields)
     except _UNPACKABLE as exc:
-        raise _payload_error(message, exc) from None
+        raise _payload_error(message(), exc) from None
     if len(body) > max_frame:
         raise PayloadError(
-            f"{type(message).__name__} frame of {len(body):,} bytes exceeds the "
+            f"{type(message()).__name__} frame of {len(body):,} bytes exceeds the "
             f"{max_frame:,}-byte frame limit"
         )
     return _HEADER.pack(len(body)) + body
+
+
+_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(field.name for field in attrs.fields(cls))
+    return names
 
 
 def _payload_error(message: Message, cause: Exception) -> PayloadError:
@@ -259,44 +293,52 @@ class FrameDecoder:
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
-        self._buffer = bytearray()
+        # Bytes not decoded yet. A chunk that holds whole frames is parsed where it lies;
+        # only a partial frame is copied into a bytearray to grow.
+        self._data: bytes | bytearray = b""
         self._broken: ProtocolError | None = None
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet decoded (part of a frame)."""
-        return len(self._buffer)
+        return len(self._data)
 
     def feed(self, data: bytes) -> None:
         """Add bytes received from the peer."""
         if self._broken is not None:
             raise self._broken
-        self._buffer += data
+        if not self._data:
+            self._data = data
+        elif isinstance(self._data, bytearray):
+            self._data += data
+        else:
+            self._data = bytearray(self._data) + data
 
-    def messages(self) -> Iterator[Message]:
-        """Yield every message whose frame is complete; keep the rest for later."""
+    def messages(self) -> list[Message]:
+        """Every message whose frame is complete; the rest is kept for later."""
         if self._broken is not None:
             raise self._broken
-        buffer = self._buffer
+        data = self._data
         offset = 0
+        decoded: list[Message] = []
         try:
-            while len(buffer) - offset >= _HEADER_SIZE:
-                (size,) = _HEADER.unpack_from(buffer, offset)
+            while len(data) - offset >= _HEADER_SIZE:
+                (size,) = _HEADER.unpack_from(data, offset)
                 if size > self.max_frame:
                     raise ProtocolError(
                         f"frame of {size:,} bytes announced; the limit is {self.max_frame:,}"
                     )
                 end = offset + _HEADER_SIZE + size
-                if len(buffer) < end:
+                if len(data) < end:
                     break
-                body = bytes(buffer[offset + _HEADER_SIZE : end])
+                decoded.append(decode_body(bytes(data[offset + _HEADER_SIZE : end])))
                 offset = end
-                yield decode_body(body)
         except ProtocolError as error:
             self._broken = error
             raise
-        finally:
-            del buffer[:offset]
+        if offset:
+            self._data = data[offset:] if offset < len(data) else b""
+        return decoded
 
 
 def decode_body(body: bytes) -> Message:
@@ -305,6 +347,25 @@ def decode_body(body: bytes) -> Message:
         decoded = msgpack.unpackb(body, raw=False, strict_map_key=False)
     except Exception as exc:
         raise ProtocolError(f"frame body is not msgpack: {type(exc).__name__}: {exc}") from None
+    if (
+        type(decoded) is list
+        and len(decoded) == 3
+        and decoded[0] == Result.KIND
+        and type(decoded[1]) is int
+        and type(decoded[2]) is list
+    ):
+        return Result(decoded[1], decoded[2])  # the parent's most common message
+    if (
+        type(decoded) is list
+        and len(decoded) == 6
+        and decoded[0] == Call.KIND
+        and type(decoded[1]) is int
+        and type(decoded[2]) is str
+        and type(decoded[3]) is bool
+        and type(decoded[4]) is list
+        and (decoded[5] is None or type(decoded[5]) is str)
+    ):
+        return Call(*decoded[1:])  # the worker's most common message
     if not isinstance(decoded, list) or not decoded or type(decoded[0]) is not int:
         raise ProtocolError(f"frame body is not a message: {_preview(decoded)}")
     shape = _SHAPES.get(decoded[0])
@@ -312,10 +373,11 @@ def decode_body(body: bytes) -> Message:
         raise ProtocolError(f"unknown message kind {decoded[0]}")
     cls, field_types = shape
     fields = decoded[1:]
-    if len(fields) != len(field_types) or not all(
-        _is_instance(value, kind) for value, kind in zip(fields, field_types, strict=True)
-    ):
+    if len(fields) != len(field_types):
         raise ProtocolError(f"malformed {cls.__name__} message: {_preview(decoded)}")
+    for value, kind in zip(fields, field_types, strict=True):
+        if not _is_instance(value, kind):
+            raise ProtocolError(f"malformed {cls.__name__} message: {_preview(decoded)}")
     message: Message = cls(*fields)
     return message
 

@@ -1,0 +1,285 @@
+"""Worker pool speed: our WorkerPool beside a raw trio pipe loop and the standard library.
+
+Measured in one run, for the same work on 2 worker processes:
+
+- throughput on 100,000 integers in batches of 64, at most 4 batches in flight, for a
+  trivial function and a ~50 µs-per-item one: our `WorkerPool.call` (4 tasks calling);
+  a raw trio loop writing length-prefixed msgpack to 2 plain worker scripts, 2 batches
+  ahead each (the limit: no pool, no supervision, no error handling);
+  ``multiprocessing.Pool.imap(chunksize=64)``; ``ProcessPoolExecutor.map(chunksize=64)``;
+- the median round trip of a 1-item call (the raw loop and ours alternate in blocks, with
+  the parent on one CPU and the workers on another, so placement luck does not decide);
+- the time until a 2-worker pool is ready (ours).
+
+Every figure is the median over the rounds, and ratios compare with the raw loop. Nothing is
+asserted: this is a report. Run it from the repository root::
+
+    python bench/pool.py            # full run, about a minute
+    python bench/pool.py --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import trio
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import workloads  # noqa: E402
+
+import slither_actors as sa  # noqa: E402
+
+WORKERS, BATCH, IN_FLIGHT = 2, 64, 4
+HEADER = struct.Struct(">I")
+RAW, OURS, MULTIPROCESSING, EXECUTOR = (
+    "raw trio pipe loop",
+    "slither_actors pool",
+    "multiprocessing.Pool",
+    "ProcessPoolExecutor",
+)
+
+
+def batches(count: int) -> list[list[int]]:
+    return [list(range(start, min(start + BATCH, count))) for start in range(0, count, BATCH)]
+
+
+# --- the raw loop: the least a trio parent can do ---------------------------------------------
+
+
+async def open_raw_workers() -> list[trio.Process]:
+    return [
+        await trio.lowlevel.open_process(
+            [sys.executable, str(BENCH / "raw_worker.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=BENCH,
+        )
+        for _ in range(WORKERS)
+    ]
+
+
+async def raw_drive(process: trio.Process, work: Iterator[list[int]], workload: str) -> int:
+    """Keep ``IN_FLIGHT / WORKERS`` batches written to one worker; return items done."""
+    assert process.stdin is not None and process.stdout is not None
+    buffer, in_flight, done = bytearray(), 0, 0
+    while True:
+        while in_flight < IN_FLIGHT // WORKERS and (batch := next(work, None)) is not None:
+            body = msgpack.packb([0, workload, batch])
+            await process.stdin.send_all(HEADER.pack(len(body)) + body)
+            in_flight += 1
+        if in_flight == 0:
+            return done
+        buffer += await process.stdout.receive_some(1 << 20)
+        while len(buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer)
+            if len(buffer) < HEADER.size + size:
+                break
+            _, results = msgpack.unpackb(buffer[HEADER.size : HEADER.size + size])
+            del buffer[: HEADER.size + size]
+            in_flight -= 1
+            done += len(results)
+
+
+async def close_raw_workers(processes: list[trio.Process]) -> None:
+    for process in processes:
+        assert process.stdin is not None
+        await process.stdin.aclose()
+        await process.wait()
+
+
+async def raw_round(workload: str, items: int) -> float:
+    """Items per second through the raw loop (its workers started and warm)."""
+    processes = await open_raw_workers()
+    try:
+        for process in processes:  # wait until each has started and answered once
+            await raw_drive(process, iter([[0]]), workload)
+        work = iter(batches(items))
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for process in processes:
+                nursery.start_soon(raw_drive, process, work, workload)
+        return items / (time.perf_counter() - start)
+    finally:
+        await close_raw_workers(processes)
+
+
+# --- ours -------------------------------------------------------------------------------------
+
+
+def pool_settings() -> sa.PoolSettings:
+    return sa.PoolSettings(
+        size=WORKERS,
+        cwd=str(BENCH),
+        preload=("workloads",),
+        calls_per_worker=IN_FLIGHT // WORKERS,
+    )
+
+
+async def our_round(workload: str, items: int) -> tuple[float, float]:
+    """Items per second through our pool, and how long the pool took to be ready."""
+    started = time.perf_counter()
+    async with sa.open_pool(pool_settings()) as pool:
+        ready = time.perf_counter() - started
+        work = iter(batches(items))
+        target = f"workloads:{workload}_batch"
+
+        async def caller() -> None:
+            while (batch := next(work, None)) is not None:
+                await pool.call(target, batch)
+
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(IN_FLIGHT):
+                nursery.start_soon(caller)
+        rate = items / (time.perf_counter() - start)
+    return rate, ready
+
+
+async def round_trips(blocks: int) -> dict[str, float]:
+    """Median 1-item round trips of the raw loop and of our pool, in alternating blocks of
+    100 so both see the same machine. The parent runs on one CPU and every worker on
+    another, so that neither side is luckier in where the scheduler puts its processes."""
+    pin = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+    cpus = sorted(os.sched_getaffinity(0)) if pin else []
+    if pin:
+        os.sched_setaffinity(0, {cpus[0]})
+    processes = await open_raw_workers()
+    samples: dict[str, list[float]] = {RAW: [], OURS: []}
+    try:
+        async with sa.open_pool(pool_settings()) as pool:
+            if pin:
+                for pid in [process.pid for process in processes] + [
+                    worker.pid for worker in pool.workers()
+                ]:
+                    os.sched_setaffinity(pid, {cpus[1]})
+            for block in range(blocks + 1):  # the first block warms up and is not kept
+                for name in (RAW, OURS):
+                    for number in range(100):
+                        start = time.perf_counter()
+                        if name == RAW:
+                            await raw_drive(processes[0], iter([[number]]), "trivial")
+                        else:
+                            await pool.call("workloads:trivial_batch", [number])
+                        if block:
+                            samples[name].append(time.perf_counter() - start)
+    finally:
+        await close_raw_workers(processes)
+        if pin:
+            os.sched_setaffinity(0, set(cpus))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+# --- the standard library ----------------------------------------------------------------------
+
+
+def stdlib_round(
+    make: Callable[[], Any], workload: str, items: int, trips: int
+) -> tuple[float, float]:
+    """Items per second and the median 1-item round trip of a standard library pool."""
+    function = workloads.ITEM_FUNCTIONS[workload]
+    with make() as pool:
+        is_multiprocessing = isinstance(pool, multiprocessing.pool.Pool)
+        mapper = pool.imap if is_multiprocessing else pool.map
+        list(mapper(function, range(WORKERS * 4), chunksize=1))  # start the workers first
+        start = time.perf_counter()
+        done = sum(1 for _ in mapper(function, range(items), chunksize=BATCH))
+        rate = done / (time.perf_counter() - start)
+        samples = []
+        for number in range(trips):
+            start = time.perf_counter()
+            if is_multiprocessing:
+                pool.apply(workloads.trivial, (number,))
+            else:
+                pool.submit(workloads.trivial, number).result()
+            samples.append(time.perf_counter() - start)
+    return rate, statistics.median(samples)
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+def measure(rounds: int, items: int, trips: int) -> dict[str, Any]:
+    """Interleave the contenders round by round; return medians per contender."""
+    rates: dict[str, dict[str, list[float]]] = {"trivial": {}, "cpu": {}}
+    stdlib_trips: dict[str, list[float]] = {MULTIPROCESSING: [], EXECUTOR: []}
+    ready: list[float] = []
+    for _ in range(rounds):
+        for workload, by_name in rates.items():
+            count = items // 5 if workload == "cpu" else items
+            rate, ready_in = trio.run(our_round, workload, count)
+            ready.append(ready_in)
+            measured = {RAW: trio.run(raw_round, workload, count), OURS: rate}
+            for name, make in (
+                (MULTIPROCESSING, lambda: multiprocessing.Pool(WORKERS)),
+                (EXECUTOR, lambda: ProcessPoolExecutor(WORKERS)),
+            ):
+                measured[name], trip = stdlib_round(make, workload, count, trips)
+                stdlib_trips[name].append(trip)
+            for name, value in measured.items():
+                by_name.setdefault(name, []).append(value)
+    trip_medians = trio.run(round_trips, max(1, trips // 100))
+    for name, values in stdlib_trips.items():
+        trip_medians[name] = statistics.median(values)
+    return {
+        "rates": {
+            workload: {name: statistics.median(values) for name, values in by_name.items()}
+            for workload, by_name in rates.items()
+        },
+        "round_trips": trip_medians,
+        "ready": statistics.median(ready),
+    }
+
+
+def report(results: dict[str, Any], items: int) -> None:
+    rates, trips = results["rates"], results["round_trips"]
+    for workload, by_name in rates.items():
+        count = items // 5 if workload == "cpu" else items
+        print(f"\n{workload} workload, {count:,} items: items/s, and vs the raw loop")
+        for name, rate in by_name.items():
+            print(f"  {name:<22}{rate:>14,.0f}{rate / by_name[RAW]:>9.2f}x")
+    print("\n1-item round trip: median, and vs the raw loop")
+    for name, seconds in trips.items():
+        print(f"  {name:<22}{seconds * 1e6:>11.1f} µs{seconds / trips[RAW]:>9.2f}x")
+    print(f"\n2-worker pool ready in {results['ready']:.3f} s (median)")
+
+    print("\ngoals")
+    for workload in rates:
+        ratio = rates[workload][OURS] / rates[workload][RAW]
+        goal(f"{workload} throughput >= 0.8x the raw loop", f"{ratio:.2f}x", ratio >= 0.8)
+    trip_ratio = trips[OURS] / trips[RAW]
+    goal("round trip <= 1.5x the raw loop", f"{trip_ratio:.2f}x", trip_ratio <= 1.5)
+    goal("pool ready <= 0.3 s", f"{results['ready']:.3f} s", results["ready"] <= 0.3)
+
+
+def goal(text: str, measured: str, met: bool) -> None:
+    print(f"  {text}: {measured}, {'met' if met else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer items, one round")
+    rounds, items, trips = (1, 10_000, 200) if parser.parse_args().quick else (3, 100_000, 2000)
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {WORKERS} workers, batches "
+        f"of {BATCH}, at most {IN_FLIGHT} in flight; {rounds} rounds (the cpu workload uses a "
+        f"fifth of the items, ~50 µs each)"
+    )
+    report(measure(rounds, items, trips), items)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""Serving one live worker process: reading its pipe, watching its health, ending it.
+
+Reading is shared: whichever task waits for a result reads the pipe itself when nobody
+else does (see `LiveWorker`), so the common round trip costs one task wake-up, not two.
+The background reader here steps in only for calls nobody waits for any more.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import attrs
+import trio
+
+from slither_actors.errors import ProtocolError, WorkerError
+from slither_actors.workers._process import WorkerProcess
+from slither_actors.workers._state import LiveWorker, PendingCall, PoolState
+from slither_actors.workers.protocol import (
+    Error,
+    FrameDecoder,
+    Message,
+    Ping,
+    Pong,
+    Result,
+    ViewReply,
+    ViewRequest,
+    encode,
+)
+
+__all__ = ["Ending", "Serving", "resident_megabytes"]
+
+_READ_SIZE = 1 << 16
+_RSS_CHECK_EVERY = 16  # results between two looks at a worker's memory
+_DRAIN_SECONDS = 1.0  # how long to read what a dead worker left in its pipe
+
+
+@attrs.frozen
+class Ending:
+    """Why a worker process is being ended. An empty reason means: it just exited."""
+
+    reason: str
+    crashed: bool  # it failed on its own (as opposed to: the pool replaces it)
+    recycled: str | None = None
+    graceful: bool = True  # it may finish what it does (a stop frame first)
+
+
+_BACKGROUND = "background reader"
+_HEARTBEAT = "heartbeat"
+
+
+@attrs.define(eq=False)
+class Serving:
+    """Everything the parent does for one live worker process until it ends."""
+
+    state: PoolState
+    live: LiveWorker
+    process: WorkerProcess
+    decoder: FrameDecoder
+    ending: Ending | None = None
+    _nursery: trio.Nursery | None = None
+    _pong: trio.Event = attrs.Factory(trio.Event)
+    _awaited_nonce: int = 0
+
+    async def run(self) -> Ending:
+        """Offer the worker to the pool and serve it until something ends it."""
+        live, settings = self.live, self.state.settings
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            live.replace = lambda reason: self.finish(Ending(reason, False, graceful=False))
+            live.stop = lambda: self.finish(Ending("stopped with its pool", crashed=False))
+            live.read_step = self.read_step
+            self.state.worker_ready(live)
+            nursery.start_soon(self._read_unattended)
+            nursery.start_soon(self._heartbeat)
+            nursery.start_soon(self._watch_exit)
+            if settings.max_age is not None:
+                nursery.start_soon(self._age_limit, settings.max_age)
+        assert self.ending is not None
+        return self.ending
+
+    def finish(self, why: Ending) -> None:
+        """End serving (the first reason given wins); no call is assigned from now on."""
+        if self.ending is None:
+            self.ending = why
+            self.live.alive = False
+            assert self._nursery is not None
+            self._nursery.cancel_scope.cancel()
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def read_step(self) -> None:
+        """Wait for bytes from the worker and act on every complete message in them.
+
+        Called by whichever task reads for the worker now (see `LiveWorker.reader`).
+        """
+        # Straight on the fd: FdStream.receive_some would first yield to the scheduler
+        # and then try a read that usually fails, on every single result.
+        fd = self.process.reader.fileno()
+        try:
+            chunk = os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                chunk = os.read(fd, _READ_SIZE)
+            except BlockingIOError:
+                return  # woken without data (it happens); the caller simply reads again
+        if not chunk:
+            self.finish(Ending("", crashed=True))  # it ended: its exit status says how
+            return
+        try:
+            self._take(chunk)
+        except ProtocolError as error:
+            self.finish(Ending(f"sent a malformed frame ({error})", crashed=True))
+            return
+        live = self.live
+        if live.results_since_rss_check >= _RSS_CHECK_EVERY:
+            self._check_memory()
+        if live.draining is not None and not live.outstanding:
+            self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
+        self.state.capacity_freed()
+
+    def _take(self, chunk: bytes) -> None:
+        self.decoder.feed(chunk)
+        for message in self.decoder.messages():
+            self._handle(message)
+
+    def _handle(self, message: Message) -> None:
+        match message:
+            case Result(call_id, results):
+                self._finished(call_id).resolve(results)
+            case Error(call_id, type_name, text, remote_traceback):
+                pending = self._finished(call_id)
+                pending.fail(
+                    WorkerError(pending.target, type_name, text, remote_traceback, self.live.where)
+                )
+            case Pong(nonce):
+                if nonce == self._awaited_nonce:
+                    self._pong.set()
+            case ViewRequest():
+                if self._nursery is not None:
+                    self._nursery.start_soon(self._answer_view, message)
+            case _:
+                raise ProtocolError(f"unexpected {type(message).__name__} from a worker")
+
+    def _finished(self, call_id: int) -> PendingCall:
+        live = self.live
+        pending = live.outstanding.pop(call_id, None)
+        if pending is None:
+            raise ProtocolError(f"a reply to call {call_id}, which is not in flight")
+        live.calls_done += 1
+        live.results_since_rss_check += 1
+        live.last_active = trio.current_time()
+        max_calls = self.state.settings.max_calls
+        if max_calls is not None and live.calls_done >= max_calls and live.draining is None:
+            live.draining = "max_calls"
+        return pending
+
+    async def _read_unattended(self) -> None:
+        """Read while calls are in flight that no caller waits for (they gave up)."""
+        live = self.live
+        while True:
+            if live.alive and live.reader is None and live.unattended():
+                live.reader = _BACKGROUND
+                try:
+                    while live.alive and live.unattended():
+                        await self.read_step()
+                finally:
+                    live.reader = None
+                    live.poke()
+            else:
+                await live.changed.wait()
+
+    async def drain_after_exit(self) -> None:
+        """Deliver results the worker wrote just before it ended (the pipe holds them)."""
+        with trio.move_on_after(_DRAIN_SECONDS):
+            try:
+                while chunk := await self.process.reader.receive_some(_READ_SIZE):
+                    self.decoder.feed(chunk)
+                    for message in self.decoder.messages():
+                        if type(message) in (Result, Error):
+                            self._handle(message)
+            except (ProtocolError, trio.ClosedResourceError, trio.BusyResourceError):
+                pass
+
+    # --- health ---------------------------------------------------------------------------
+
+    async def _watch_exit(self) -> None:
+        """Notice a worker that dies while nobody reads its pipe."""
+        await self.process.process.wait()
+        self.finish(Ending("", crashed=True))
+
+    async def _heartbeat(self) -> None:
+        live, settings = self.live, self.state.settings
+        interval, timeout = settings.heartbeat_interval, settings.heartbeat_timeout
+        for nonce in itertools.count(1):
+            await trio.sleep(interval)
+            self._check_memory()
+            if live.draining is not None and not live.outstanding:
+                self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
+            if live.outstanding or trio.current_time() - live.last_active < interval:
+                continue  # busy: the call timeout watches it
+            self._pong = pong = trio.Event()
+            self._awaited_nonce = nonce
+            self.process.writer.write(encode(Ping(nonce)))
+            with trio.move_on_after(timeout):
+                while not pong.is_set():
+                    if live.reader is None:
+                        live.reader = _HEARTBEAT
+                        try:
+                            await self.read_step()
+                        finally:
+                            live.reader = None
+                            live.poke()
+                    else:
+                        await pong.wait()
+            if not pong.is_set() and not live.outstanding:
+                self.finish(Ending(f"did not answer a heartbeat within {timeout:g}s", True))
+
+    async def _age_limit(self, max_age: float) -> None:
+        live = self.live
+        await trio.sleep_until(live.started_at + max_age)
+        if live.draining is None:
+            live.draining = "max_age"
+        if not live.outstanding:
+            self.finish(Ending("recycled (max_age)", False, "max_age"))
+
+    def _check_memory(self) -> None:
+        live = self.live
+        live.results_since_rss_check = 0
+        limit = self.state.settings.max_rss_mb
+        if limit is None or live.draining is not None:
+            return
+        rss = resident_megabytes(self.process.pid)
+        if rss is not None and rss > limit:
+            live.draining = "max_rss"
+
+    # --- views ----------------------------------------------------------------------------
+
+    async def _answer_view(self, request: ViewRequest) -> None:
+        pending = self.live.outstanding.get(request.call_id)
+        session_id = pending.session_id if pending is not None else None
+        resolver = self.state.resolve_view
+        try:
+            if resolver is None:
+                raise LookupError(f"no view named {request.name!r}: no store views are registered")
+            value = await resolver(request.name, request.params, session_id)
+            frame = encode(ViewReply(request.request_id, value), self.state.settings.max_frame)
+        except Exception as exc:
+            frame = encode(ViewReply(request.request_id, None, type(exc).__name__, str(exc)))
+        self.process.writer.write(frame)
+
+
+def resident_megabytes(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MiB, from /proc (None where unavailable)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20

@@ -10,6 +10,7 @@ from slither_actors.core._intensity import Backoff, RestartIntensity
 from slither_actors.core._nursery import open_own_nursery
 from slither_actors.core._ref import DEFAULT_CALL_TIMEOUT, ActorRef, DeferredReply
 from slither_actors.core._registry import Registry, current_registry, use_registry
+from slither_actors.core._signal import Signal
 from slither_actors.core._supervision import ChildCounts, ChildInfo, should_restart
 from slither_actors.core._supervisor import DynamicSupervisor, Supervisor, SupervisorRef
 
@@ -29,6 +30,7 @@ __all__ = [
     "Registry",
     "Restart",
     "RestartIntensity",
+    "Signal",
     "Stoppable",
     "Strategy",
     "Supervisor",

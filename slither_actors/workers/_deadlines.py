@@ -16,6 +16,8 @@ from typing import Generic, Protocol, TypeVar
 import attrs
 import trio
 
+from slither_actors.core import Signal
+
 __all__ = ["Deadlines"]
 
 
@@ -40,7 +42,7 @@ class Deadlines(Generic[Call]):
     _heap: list[tuple[float, int, weakref.ref[Call]]] = attrs.Factory(list)
     _order: Callable[[], int] = attrs.Factory(lambda: itertools.count().__next__)
     _floor: int = _MINIMUM_FLOOR
-    _changed: trio.Event = attrs.Factory(trio.Event)
+    _changed: Signal = attrs.Factory(Signal)
 
     def add(self, call: Call, deadline: float) -> None:
         """Expire ``call`` at ``deadline`` (trio's clock) unless it has settled by then."""
@@ -67,7 +69,6 @@ class Deadlines(Generic[Call]):
             heap = self._heap
             while heap and _live(heap[0][2]) is None:
                 heapq.heappop(heap)
-            self._changed = trio.Event()
             if not heap:
                 await self._changed.wait()
                 continue

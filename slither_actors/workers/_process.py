@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from slither_actors.config import PoolSettings
+from slither_actors.core import Signal
 from slither_actors.errors import WorkerStartFailed
 from slither_actors.workers.protocol import Stop, encode
 
@@ -43,7 +44,7 @@ class PipeWriter:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._backlog = bytearray()
-        self._wakeup = trio.Event()
+        self._wakeup = Signal()
         self.broken = False
 
     def write(self, data: bytes) -> None:
@@ -67,8 +68,6 @@ class PipeWriter:
     async def flush_forever(self) -> None:
         """Write the backlog whenever there is one; runs for the life of the process."""
         while True:
-            await self._wakeup.wait()
-            self._wakeup = trio.Event()
             while self._backlog and not self.broken:
                 await trio.lowlevel.wait_writable(self.fd)
                 try:
@@ -79,6 +78,7 @@ class PipeWriter:
                     self.broken = True
                     return
                 del self._backlog[:written]
+            await self._wakeup.wait()
 
     def close(self) -> None:
         """Close the pipe (tasks waiting on it are woken first)."""

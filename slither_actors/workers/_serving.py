@@ -61,6 +61,12 @@ class Serving:
     _nursery: trio.Nursery | None = None
     _pong: trio.Event = attrs.Factory(trio.Event)
     _awaited_nonce: int = 0
+    _max_calls: int | None = attrs.field(init=False)
+    _buffer: bytearray = attrs.Factory(lambda: bytearray(_READ_SIZE))
+
+    @_max_calls.default
+    def _read_max_calls(self) -> int | None:
+        return self.state.settings.max_calls
 
     async def run(self) -> Ending:
         """Offer the worker to the pool and serve it until something ends it."""
@@ -96,15 +102,18 @@ class Serving:
         """
         # Straight on the fd: FdStream.receive_some would first yield to the scheduler
         # and then try a read that usually fails, on every single result.
-        fd = self.process.reader.fileno()
+        # Into one reused buffer: os.read would allocate (and shrink) a block of the full
+        # read size every time, which costs more than handling a small result.
+        fd, buffer = self.process.reader.fileno(), self._buffer
         try:
-            chunk = os.read(fd, _READ_SIZE)
+            size = os.readv(fd, [buffer])
         except BlockingIOError:
             await trio.lowlevel.wait_readable(fd)
             try:
-                chunk = os.read(fd, _READ_SIZE)
+                size = os.readv(fd, [buffer])
             except BlockingIOError:
                 return  # woken without data (it happens); the caller simply reads again
+        chunk = bytes(buffer[:size])
         if not chunk:
             self.finish(Ending("", crashed=True))  # it ended: its exit status says how
             return
@@ -126,22 +135,30 @@ class Serving:
             self._handle(message)
 
     def _handle(self, message: Message) -> None:
-        match message:
-            case Result(call_id, results):
-                self._finished(call_id).resolve(results)
-            case Error(call_id, type_name, text, remote_traceback):
-                pending = self._finished(call_id)
-                pending.fail(
-                    WorkerError(pending.target, type_name, text, remote_traceback, self.live.where)
+        kind = type(message)
+        if kind is Result:
+            self._finished(message.call_id).resolve(message.results)  # type: ignore[union-attr]
+        elif kind is Error:
+            assert isinstance(message, Error)
+            pending = self._finished(message.call_id)
+            pending.fail(
+                WorkerError(
+                    pending.target,
+                    message.type_name,
+                    message.message,
+                    message.traceback,
+                    self.live.where,
                 )
-            case Pong(nonce):
-                if nonce == self._awaited_nonce:
-                    self._pong.set()
-            case ViewRequest():
-                if self._nursery is not None:
-                    self._nursery.start_soon(self._answer_view, message)
-            case _:
-                raise ProtocolError(f"unexpected {type(message).__name__} from a worker")
+            )
+        elif kind is Pong:
+            if message.nonce == self._awaited_nonce:  # type: ignore[union-attr]
+                self._pong.set()
+        elif kind is ViewRequest:
+            assert isinstance(message, ViewRequest)
+            if self._nursery is not None:
+                self._nursery.start_soon(self._answer_view, message)
+        else:
+            raise ProtocolError(f"unexpected {kind.__name__} from a worker")
 
     def _finished(self, call_id: int) -> PendingCall:
         live = self.live
@@ -150,10 +167,8 @@ class Serving:
             raise ProtocolError(f"a reply to call {call_id}, which is not in flight")
         live.calls_done += 1
         live.results_since_rss_check += 1
-        live.last_active = trio.current_time()
-        max_calls = self.state.settings.max_calls
-        if max_calls is not None and live.calls_done >= max_calls and live.draining is None:
-            live.draining = "max_calls"
+        if self._max_calls is not None and live.calls_done >= self._max_calls:
+            live.draining = live.draining or "max_calls"
         return pending
 
     async def _read_unattended(self) -> None:
@@ -193,13 +208,15 @@ class Serving:
     async def _heartbeat(self) -> None:
         live, settings = self.live, self.state.settings
         interval, timeout = settings.heartbeat_interval, settings.heartbeat_timeout
+        calls_seen = -1
         for nonce in itertools.count(1):
             await trio.sleep(interval)
             self._check_memory()
             if live.draining is not None and not live.outstanding:
                 self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
-            if live.outstanding or trio.current_time() - live.last_active < interval:
-                continue  # busy: the call timeout watches it
+            if live.outstanding or live.calls_done != calls_seen:
+                calls_seen = live.calls_done
+                continue  # busy lately: the call timeout watches it
             self._pong = pong = trio.Event()
             self._awaited_nonce = nonce
             self.process.writer.write(encode(Ping(nonce)))

@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
-import trio
 
 from slither_actors import telemetry
 from slither_actors.config import Affinity, PoolSettings
+from slither_actors.core import Signal
 from slither_actors.errors import CallTimeout, PoolClosed, PoolSaturated, SessionLost
 from slither_actors.workers._deadlines import Deadlines
 
@@ -43,11 +43,13 @@ class PendingCall:
     requeued: bool = False
     has_waiter: bool = True  # a caller still waits for it
     worker: LiveWorker | None = None
-    wakeup: trio.Event = attrs.Factory(trio.Event)
+    wakeup: Signal = attrs.Factory(Signal)
+    # Told when the call settles or is requeued, where that happens (for streams, which
+    # have no task waiting per call).
+    on_settle: Callable[[PendingCall], None] | None = None
 
     def wake(self) -> None:
         self.wakeup.set()
-        self.wakeup = trio.Event()
 
     def resolve(self, value: Any) -> None:
         if not self.settled:
@@ -63,12 +65,16 @@ class PendingCall:
         self.settled = True
         self.frame = b""  # it will not be sent again; do not keep a large payload alive
         self.wake()
+        if self.on_settle is not None:
+            self.on_settle(self)
 
     def requeue(self) -> None:
         """Its worker went away before starting it: the caller sends it again."""
         self.requeued = True
         self.worker = None
         self.wake()
+        if self.on_settle is not None:
+            self.on_settle(self)
 
 
 async def _no_reading() -> None:
@@ -93,14 +99,13 @@ class LiveWorker:
     outstanding: dict[int, PendingCall] = attrs.Factory(dict)  # in write order: head runs
     calls_done: int = 0
     results_since_rss_check: int = 0
-    last_active: float = 0.0
     alive: bool = True
     draining: str | None = None  # why it is being recycled, once it is
     replace: Callable[[str], None] = lambda reason: None  # end this process, start another
     stop: Callable[[], None] = lambda: None  # end this process gracefully: the pool stops
     read_step: Callable[[], Awaitable[None]] = _no_reading
     reader: object | None = None
-    changed: trio.Event = attrs.Factory(trio.Event)
+    changed: Signal = attrs.Factory(Signal)
 
     @property
     def has_capacity(self) -> bool:
@@ -116,7 +121,6 @@ class LiveWorker:
             head.wake()
         else:
             self.changed.set()
-            self.changed = trio.Event()
 
     def unattended(self) -> bool:
         """True if the running call has no caller waiting for it (so nobody would read)."""
@@ -127,6 +131,8 @@ class LiveWorker:
         pending.worker = self
         self.outstanding[pending.call_id] = pending
         self.write(pending.frame)
+        if not pending.has_waiter and len(self.outstanding) == 1:
+            self.changed.set()  # nobody will read for it: wake the worker's own reader
 
     def is_running(self, pending: PendingCall) -> bool:
         """True if ``pending`` is the call the worker is executing now (the oldest)."""
@@ -146,7 +152,7 @@ class PoolState:
     starts: collections.Counter[int] = attrs.Factory(collections.Counter)
     last_exit: dict[int, str] = attrs.Factory(dict)  # why each slot's last process ended
     start_failure: BaseException | None = None
-    changed: trio.Event = attrs.Factory(trio.Event)
+    changed: Signal = attrs.Factory(Signal)
     # Answers store views called from workers: (name, params, session id) -> reply.
     resolve_view: Callable[[str, dict[str, Any], str | None], Awaitable[Any]] | None = None
     deadlines: Deadlines[PendingCall] = attrs.field(init=False)
@@ -309,7 +315,6 @@ class PoolState:
 
     def _changed(self) -> None:
         self.changed.set()
-        self.changed = trio.Event()
 
     async def wait_until_ready(self, count: int) -> None:
         """Wait until ``count`` workers have said hello; raise the first start failure."""

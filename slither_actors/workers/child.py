@@ -73,6 +73,7 @@ class ChildConnection:
         self._current: Call | None = None
         self._functions: dict[tuple[bool, str], Callable[[list[Any]], Any]] = {}
         self._request_ids = itertools.count(1)
+        self._buffer = bytearray(_READ_SIZE)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -182,10 +183,12 @@ class ChildConnection:
         return self._pending.popleft()
 
     def _read_more(self) -> None:
-        chunk = os.read(self._reader, _READ_SIZE)
-        if not chunk:
+        # Into one reused buffer: os.read would allocate (and shrink) a fresh block of the
+        # full size for every read, which costs more than a small frame's whole handling.
+        size = os.readv(self._reader, [self._buffer])
+        if not size:
             raise ParentGone
-        self._decoder.feed(chunk)
+        self._decoder.feed(self._buffer[:size])
         self._pending.extend(self._decoder.messages())
 
 

@@ -62,6 +62,7 @@ class _Attachment:
 # attachments is unaffected by a handler detaching itself (or another) meanwhile.
 _by_id: dict[str, _Attachment] = {}
 _by_event: dict[EventName, tuple[_Attachment, ...]] = {}
+_observed: dict[EventName, bool] = {}  # span prefix -> has a handler; cleared on changes
 
 
 def _check_event_name(event: Any) -> EventName:
@@ -92,6 +93,7 @@ def attach(
         raise HandlerAlreadyAttached(handler_id)
     attachment = _Attachment(handler_id, names, function, config)
     _by_id[handler_id] = attachment
+    _observed.clear()
     for name in dict.fromkeys(names):
         _by_event[name] = (*_by_event.get(name, ()), attachment)
 
@@ -101,6 +103,7 @@ def detach(handler_id: str) -> bool:
     attachment = _by_id.pop(handler_id, None)
     if attachment is None:
         return False
+    _observed.clear()
     for name in dict.fromkeys(attachment.events):
         remaining = tuple(other for other in _by_event[name] if other is not attachment)
         if remaining:
@@ -160,13 +163,17 @@ class Span:
 def is_observed(prefix: EventName) -> bool:
     """True if a handler is attached to the start, stop or exception event of ``prefix``.
 
-    Lets a hot path skip building a span's metadata when nobody listens.
+    Lets a hot path skip building a span's metadata when nobody listens; the answer is
+    cached until the next attach or detach.
     """
-    return (
-        (*prefix, "start") in _by_event
-        or (*prefix, "stop") in _by_event
-        or (*prefix, "exception") in _by_event
-    )
+    observed = _observed.get(prefix)
+    if observed is None:
+        observed = _observed[prefix] = (
+            (*prefix, "start") in _by_event
+            or (*prefix, "stop") in _by_event
+            or (*prefix, "exception") in _by_event
+        )
+    return observed
 
 
 def span(prefix: EventName, metadata: Mapping[str, Any] | None = None) -> _SpanScope:

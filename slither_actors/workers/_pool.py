@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -23,14 +23,11 @@ from slither_actors.core import (
 )
 from slither_actors.errors import PoolClosed
 from slither_actors.workers._state import PendingCall, PoolState
-from slither_actors.workers._stream import BatchOutcome, CallStream
 from slither_actors.workers._worker import WorkerActor
 from slither_actors.workers.protocol import encode_call
 
 __all__ = [
-    "BatchOutcome",
     "BroadcastReply",
-    "CallStream",
     "PoolStats",
     "Tool",
     "WorkerInfo",
@@ -191,77 +188,6 @@ class WorkerPool:
         self._state.withdraw(pending)
         if pending.worker is not None and not pending.settled:
             pending.worker.poke()  # someone must read its result now
-
-    @asynccontextmanager
-    async def stream(
-        self,
-        target: Target,
-        batches: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]],
-        *,
-        max_in_flight: int | None = None,
-        ordered: bool = True,
-        session_id: str | None = None,
-        timeout: float | None = None,
-    ) -> AsyncIterator[CallStream]:
-        """Run ``target`` on every batch of ``batches``, many at once; iterate for outcomes.
-
-        ::
-
-            async with pool.stream("my_model:predict_batch", batches) as outcomes:
-                async for outcome in outcomes:
-                    ...  # outcome.results, or outcome.error
-
-        Batches are taken from ``batches`` lazily, only as room frees up: at most
-        ``max_in_flight`` (default: workers times calls_per_worker) are out at once, and as
-        many finished outcomes wait to be taken. ``ordered`` yields outcomes in input order
-        (a slow batch holds back those after it), otherwise as they finish. A failed batch
-        is an outcome with ``error`` set (`WorkerError`, `WorkerCrashed`, `CallTimeout`...);
-        the stream goes on. Leaving the block stops taking batches; batches in flight run
-        on and their results are dropped. This is the fast path for fan-out: no task waits
-        per batch, and from a plain iterable the next batch is written as soon as a result
-        is read.
-        """
-        name, tool = _parse_target(target)
-        state = self._state
-        if state.closed:
-            raise PoolClosed(self.name)
-        seconds = state.settings.call_timeout if timeout is None else timeout
-        window = max_in_flight or state.settings.worker_count * state.settings.calls_per_worker
-        if window < 1:
-            raise ValueError(f"max_in_flight must be 1 or more, not {max_in_flight!r}")
-        call_stream = CallStream(state, name, tool, session_id, seconds, window, ordered)
-        call_stream.feed_from(batches)
-        try:
-            yield call_stream
-        finally:
-            call_stream.close()
-
-    async def map(
-        self,
-        target: Target,
-        batches: Iterable[Sequence[Any]] | AsyncIterable[Sequence[Any]],
-        *,
-        max_in_flight: int | None = None,
-        session_id: str | None = None,
-        timeout: float | None = None,
-    ) -> list[BatchOutcome]:
-        """Run ``target`` on every batch of ``batches`` and return their outcomes in input
-        order, once all have settled. Like `stream`, but nobody is woken per batch: from a
-        plain iterable, each worker's reader writes the next batch as it reads a result.
-        A failed batch is an outcome with ``error`` set; the others still run.
-        """
-        outcomes: list[BatchOutcome] = []
-        async with self.stream(
-            target,
-            batches,
-            max_in_flight=max_in_flight,
-            session_id=session_id,
-            timeout=timeout,
-        ) as call_stream:
-            call_stream.on_outcome = outcomes.append
-            await call_stream.run_to_end()
-        outcomes.sort(key=lambda outcome: outcome.index)
-        return outcomes
 
     async def broadcast(
         self, target: Target, payload: Any = None, *, timeout: float | None = None

@@ -44,9 +44,6 @@ class PendingCall:
     has_waiter: bool = True  # a caller still waits for it
     worker: LiveWorker | None = None
     wakeup: Signal = attrs.Factory(Signal)
-    # Told when the call settles or is requeued, where that happens (for streams, which
-    # have no task waiting per call).
-    on_settle: Callable[[PendingCall], None] | None = None
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -65,16 +62,12 @@ class PendingCall:
         self.settled = True
         self.frame = b""  # it will not be sent again; do not keep a large payload alive
         self.wake()
-        if self.on_settle is not None:
-            self.on_settle(self)
 
     def requeue(self) -> None:
         """Its worker went away before starting it: the caller sends it again."""
         self.requeued = True
         self.worker = None
         self.wake()
-        if self.on_settle is not None:
-            self.on_settle(self)
 
 
 async def _no_reading() -> None:

@@ -303,7 +303,7 @@ class FrameDecoder:
         """Bytes received but not yet decoded (part of a frame)."""
         return len(self._data)
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         """Add bytes received from the peer."""
         if self._broken is not None:
             raise self._broken

@@ -21,6 +21,16 @@ async def run_python(*arguments: str) -> str:
 async def test_the_examples_module_lists_the_demos() -> None:
     output = await run_python("-m", "slither_actors.examples")
     assert "supervision" in output and "rest_for_one" in output
+    assert "workers" in output and "broadcast" in output
+
+
+async def test_the_workers_demo_shows_a_crash_a_timeout_and_a_broadcast() -> None:
+    output = await run_python("-m", "slither_actors.examples", "workers")
+    assert "square [8, 9, 10, 11] -> [64, 81, 100, 121]" in output
+    assert "WorkerCrashed: worker running slither_actors.examples.demo_workers:crash" in output
+    assert "CallTimeout: call to slither_actors.examples.demo_workers:stall" in output
+    assert "shout -> ['HELLO', 'POOL']" in output
+    assert output.count("{'worker': ") == 2  # the broadcast reached both workers
 
 
 async def test_the_supervision_demo_shows_restarts_escalation_and_telemetry() -> None:
@@ -40,7 +50,8 @@ async def test_an_unknown_demo_is_an_error_listing_the_known_ones() -> None:
             capture_stderr=True,
             check=False,
         )
-    assert result.returncode == 2 and b"unknown demo nope; choose from supervision" in result.stderr
+    assert result.returncode == 2
+    assert b"unknown demo nope; choose from supervision, workers" in result.stderr
 
 
 async def test_the_quick_start_runs() -> None:

@@ -123,7 +123,8 @@ async def test_a_worker_that_dies_mid_call_fails_that_call_and_is_replaced(
             (old_pid,) = worker_pids(pool)
             with pytest.raises(sa.WorkerCrashed, match=rf"worker running {target} {reason}"):
                 await pool.call(target, [1])
-            await wait_until(lambda: len(worker_pids(pool)) == 1)
+            with trio.fail_after(10):
+                await pool.wait_until_ready()
             (new_pid,) = worker_pids(pool)
             assert new_pid != old_pid and not process_alive(old_pid)
             assert await pool.call("worker_functions:double", [5]) == [10]

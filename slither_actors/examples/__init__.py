@@ -24,6 +24,12 @@ def _supervision() -> None:
     supervision.main()
 
 
+def _workers() -> None:
+    from slither_actors.examples import workers
+
+    workers.main()
+
+
 DEMOS: dict[str, Demo] = {
     demo.name: demo
     for demo in [
@@ -31,6 +37,11 @@ DEMOS: dict[str, Demo] = {
             "supervision",
             "a crashing actor under rest_for_one: restarts, escalation and telemetry",
             _supervision,
+        ),
+        Demo(
+            "workers",
+            "a pool of worker processes: a crash, a timeout, print capture, broadcast",
+            _workers,
         ),
     ]
 }

@@ -229,6 +229,17 @@ class WorkerPool:
             for worker, pending in zip(workers, calls, strict=True)
         ]
 
+    async def wait_until_ready(self) -> None:
+        """Wait until every worker is live, e.g. after a crash or a replacement.
+
+        Raises `PoolClosed` if the pool stops meanwhile.
+        """
+        state = self._state
+        while sum(worker.alive for worker in state.workers.values()) < state.worker_count:
+            if state.closed:
+                raise PoolClosed(self.name)
+            await state.changed.wait()
+
     def end_session(self, session_id: str) -> None:
         """Forget which worker ``session_id`` is bound to (e.g. when a run is over)."""
         self._state.end_session(session_id)

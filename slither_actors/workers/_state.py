@@ -158,6 +158,10 @@ class PoolState:
     def name(self) -> str:
         return self.settings.name
 
+    @property
+    def worker_count(self) -> int:
+        return self.settings.worker_count
+
     # --- assignment -----------------------------------------------------------------------
 
     def dispatch(self, pending: PendingCall, *, accepted: bool = False) -> None:
@@ -320,6 +324,7 @@ class PoolState:
         """Refuse new calls, fail the ones still waiting for a worker, and start stopping
         every worker now, all at once (each finishes its call in flight within stop_grace)."""
         self.closed = True
+        self._changed()
         while self.waiting:
             self.waiting.popleft().fail(PoolClosed(self.name))
         for worker in list(self.workers.values()):

@@ -144,7 +144,7 @@ class WorkerPool:
         call_id = state.call_ids()
         frame = encode_call(call_id, name, tool, items, session_id, state.settings.max_frame)
         pending = PendingCall(call_id, name, frame, session_id)
-        seconds = state.settings.call_timeout if timeout is None else timeout
+        pending.timeout = state.settings.call_timeout if timeout is None else timeout
         if telemetry.is_observed(_CALL_SPAN):
             metadata = {
                 "pool": state.name,
@@ -153,22 +153,21 @@ class WorkerPool:
                 "session_id": session_id,
             }
             with telemetry.span(_CALL_SPAN, metadata) as span:
-                await self._run(pending, seconds)
+                await self._run(pending)
                 if pending.worker is not None:
                     span.metadata["worker_id"] = pending.worker.worker_id
                 if pending.error is not None:
                     raise pending.error
         else:
-            await self._run(pending, seconds)
+            await self._run(pending)
         if pending.error is not None:
             raise pending.error
         results: list[Any] = pending.value
         return results
 
-    async def _run(self, pending: PendingCall, seconds: float) -> None:
+    async def _run(self, pending: PendingCall) -> None:
         state = self._state
-        pending.timeout = seconds
-        state.deadlines.add(pending, trio.current_time() + seconds)
+        state.deadlines.add(pending, trio.current_time() + pending.timeout)
         try:
             accepted = False
             while not pending.settled:

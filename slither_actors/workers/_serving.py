@@ -63,6 +63,11 @@ class Serving:
     _awaited_nonce: int = 0
     _max_calls: int | None = attrs.field(init=False)
     _buffer: bytearray = attrs.Factory(lambda: bytearray(_READ_SIZE))
+    _fd: int = attrs.field(init=False)
+
+    @_fd.default
+    def _reader_fd(self) -> int:
+        return self.process.reader.fileno()
 
     @_max_calls.default
     def _read_max_calls(self) -> int | None:
@@ -104,7 +109,8 @@ class Serving:
         # and then try a read that usually fails, on every single result.
         # Into one reused buffer: os.read would allocate (and shrink) a block of the full
         # read size every time, which costs more than handling a small result.
-        fd, buffer = self.process.reader.fileno(), self._buffer
+        # (This runs once per result, so it is written flat.)
+        fd, buffer, live = self._fd, self._buffer, self.live
         try:
             size = os.readv(fd, [buffer])
         except BlockingIOError:
@@ -113,26 +119,25 @@ class Serving:
                 size = os.readv(fd, [buffer])
             except BlockingIOError:
                 return  # woken without data (it happens); the caller simply reads again
-        chunk = bytes(buffer[:size])
-        if not chunk:
+        if not size:
             self.finish(Ending("", crashed=True))  # it ended: its exit status says how
             return
+        decoder = self.decoder
         try:
-            self._take(chunk)
+            decoder.feed(buffer[:size])
+            for message in decoder.messages():
+                if type(message) is Result:
+                    self._finished(message.call_id).resolve(message.results)
+                else:
+                    self._handle(message)
         except ProtocolError as error:
             self.finish(Ending(f"sent a malformed frame ({error})", crashed=True))
             return
-        live = self.live
         if live.results_since_rss_check >= _RSS_CHECK_EVERY:
             self._check_memory()
         if live.draining is not None and not live.outstanding:
             self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
         self.state.capacity_freed()
-
-    def _take(self, chunk: bytes) -> None:
-        self.decoder.feed(chunk)
-        for message in self.decoder.messages():
-            self._handle(message)
 
     def _handle(self, message: Message) -> None:
         kind = type(message)

@@ -51,17 +51,16 @@ class PendingCall:
     def resolve(self, value: Any) -> None:
         if not self.settled:
             self.value = value
-            self._settle()
+            self.settled = True
+            self.frame = b""  # it will not be sent again; do not keep a large payload alive
+            self.wakeup.set()
 
     def fail(self, error: BaseException) -> None:
         if not self.settled:
             self.error = error
-            self._settle()
-
-    def _settle(self) -> None:
-        self.settled = True
-        self.frame = b""  # it will not be sent again; do not keep a large payload alive
-        self.wake()
+            self.settled = True
+            self.frame = b""
+            self.wakeup.set()
 
     def requeue(self) -> None:
         """Its worker went away before starting it: the caller sends it again."""

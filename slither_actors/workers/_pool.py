@@ -17,6 +17,7 @@ from slither_actors.core import (
     ChildSpec,
     ExitReason,
     Reason,
+    Signal,
     Supervisor,
     SupervisorRef,
     open_own_nursery,
@@ -309,6 +310,8 @@ async def _wait(pending: PendingCall) -> None:
                 worker.reader = None
                 worker.poke()  # another caller (or the worker's own reader) takes over
         else:
+            if pending.wakeup is None:
+                pending.wakeup = Signal()
             await pending.wakeup.wait()
 
 

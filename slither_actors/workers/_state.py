@@ -43,24 +43,25 @@ class PendingCall:
     requeued: bool = False
     has_waiter: bool = True  # a caller still waits for it
     worker: LiveWorker | None = None
-    wakeup: Signal = attrs.Factory(Signal)
+    wakeup: Signal | None = None  # made when its caller first waits
 
     def wake(self) -> None:
-        self.wakeup.set()
+        if self.wakeup is not None:
+            self.wakeup.set()
 
     def resolve(self, value: Any) -> None:
         if not self.settled:
             self.value = value
             self.settled = True
             self.frame = b""  # it will not be sent again; do not keep a large payload alive
-            self.wakeup.set()
+            self.wake()
 
     def fail(self, error: BaseException) -> None:
         if not self.settled:
             self.error = error
             self.settled = True
             self.frame = b""
-            self.wakeup.set()
+            self.wake()
 
     def requeue(self) -> None:
         """Its worker went away before starting it: the caller sends it again."""

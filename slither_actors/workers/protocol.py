@@ -56,10 +56,12 @@ _HEADER_SIZE = _HEADER.size
 
 
 # --- messages -----------------------------------------------------------------------------------
-# Each message is a frozen attrs class with a KIND; on the wire it is [KIND, *fields].
+# Each message is an attrs class with a KIND; on the wire it is [KIND, *fields]. They are
+# not frozen: one is built for every frame, frozen construction costs three times as much,
+# and nothing keeps a message once it has been acted on.
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Hello:
     """Child → parent, once its preload modules are imported: ready for calls."""
 
@@ -68,7 +70,7 @@ class Hello:
     version: int = PROTOCOL_VERSION
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Call:
     """Parent → child: run ``target`` on ``payloads``.
 
@@ -83,7 +85,7 @@ class Call:
     session_id: str | None = None
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Result:
     """Child → parent: the results of call ``call_id``, one per payload."""
 
@@ -92,7 +94,7 @@ class Result:
     results: list[Any]
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Error:
     """Child → parent: call ``call_id`` failed (call_id 0: the worker failed to start)."""
 
@@ -103,7 +105,7 @@ class Error:
     traceback: str = ""
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class ViewRequest:
     """Child → parent: user code in call ``call_id`` asks the store view ``name``."""
 
@@ -114,7 +116,7 @@ class ViewRequest:
     params: dict[str, Any]
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class ViewReply:
     """Parent → child: the view's value, or the error it raised (``error_type`` set)."""
 
@@ -125,7 +127,7 @@ class ViewReply:
     error_message: str = ""
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Ping:
     """Parent → child: are you alive? The child answers with a `Pong` of the same nonce."""
 
@@ -133,7 +135,7 @@ class Ping:
     nonce: int
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Pong:
     """Child → parent: the answer to `Ping`."""
 
@@ -141,7 +143,7 @@ class Pong:
     nonce: int
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Stop:
     """Parent → child: finish the current call and exit."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,22 +11,29 @@ import trio
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def run_python(*arguments: str) -> str:
+async def run_python(*arguments: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     with trio.fail_after(60):
-        result = await trio.run_process(
-            [sys.executable, *arguments], capture_stdout=True, capture_stderr=True, cwd=ROOT
+        return await trio.run_process(
+            [sys.executable, *arguments],
+            capture_stdout=True,
+            capture_stderr=True,
+            cwd=ROOT,
+            check=check,
         )
-    return result.stdout.decode()
+
+
+async def output_of(*arguments: str) -> str:
+    return (await run_python(*arguments)).stdout.decode()
 
 
 async def test_the_examples_module_lists_the_demos() -> None:
-    output = await run_python("-m", "slither_actors.examples")
+    output = await output_of("-m", "slither_actors.examples")
     assert "supervision" in output and "rest_for_one" in output
     assert "workers" in output and "broadcast" in output
 
 
 async def test_the_workers_demo_shows_a_crash_a_timeout_and_a_broadcast() -> None:
-    output = await run_python("-m", "slither_actors.examples", "workers")
+    output = await output_of("-m", "slither_actors.examples", "workers")
     assert "square [8, 9, 10, 11] -> [64, 81, 100, 121]" in output
     assert "WorkerCrashed: worker running slither_actors.examples.demo_workers:crash" in output
     assert "CallTimeout: call to slither_actors.examples.demo_workers:stall" in output
@@ -34,7 +42,7 @@ async def test_the_workers_demo_shows_a_crash_a_timeout_and_a_broadcast() -> Non
 
 
 async def test_the_supervision_demo_shows_restarts_escalation_and_telemetry() -> None:
-    output = await run_python("-m", "slither_actors.examples", "supervision")
+    output = await output_of("-m", "slither_actors.examples", "supervision")
     assert "'oops' -> parser crashed" in output
     assert "telemetry child.restarted  ingest/sink" in output
     assert "telemetry exhausted        ingest/parser" in output
@@ -44,18 +52,13 @@ async def test_the_supervision_demo_shows_restarts_escalation_and_telemetry() ->
 
 
 async def test_an_unknown_demo_is_an_error_listing_the_known_ones() -> None:
-    with trio.fail_after(60):
-        result = await trio.run_process(
-            [sys.executable, "-m", "slither_actors.examples", "nope"],
-            capture_stderr=True,
-            check=False,
-        )
+    result = await run_python("-m", "slither_actors.examples", "nope", check=False)
     assert result.returncode == 2
     assert b"unknown demo nope; choose from supervision, workers" in result.stderr
 
 
 async def test_the_quick_start_runs() -> None:
-    output = await run_python("examples/quickstart.py")
+    output = await output_of("examples/quickstart.py")
     assert output.splitlines() == [
         "counter is at 5",
         "the call failed: Counter does not understand 'explode'",

@@ -124,8 +124,6 @@ class LiveWorker:
         pending.worker = self
         self.outstanding[pending.call_id] = pending
         self.write(pending.frame)
-        if not pending.has_waiter and len(self.outstanding) == 1:
-            self.changed.set()  # nobody will read for it: wake the worker's own reader
 
     def is_running(self, pending: PendingCall) -> bool:
         """True if ``pending`` is the call the worker is executing now (the oldest)."""

@@ -191,7 +191,7 @@ def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     Raises `PayloadError` if a payload cannot be carried (naming the item and its type) or
     if the frame would exceed ``max_frame`` bytes.
     """
-    fields = [message.KIND, *(getattr(message, name) for name in _field_names(type(message)))]
+    fields = [message.KIND, *attrs.astuple(message, recurse=False)]
     return _frame(fields, lambda: message, max_frame)
 
 
@@ -224,16 +224,6 @@ def _frame(fields: list[Any], message: Callable[[], Message], max_frame: int) ->
             f"{max_frame:,}-byte frame limit"
         )
     return _HEADER.pack(len(body)) + body
-
-
-_NAMES: dict[type[Any], tuple[str, ...]] = {}
-
-
-def _field_names(cls: type[Any]) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(field.name for field in attrs.fields(cls))
-    return names
 
 
 def _payload_error(message: Message, cause: Exception) -> PayloadError:

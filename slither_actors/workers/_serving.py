@@ -112,13 +112,15 @@ class Serving:
         # (This runs once per result, so it is written flat.)
         fd, buffer, live = self._fd, self._buffer, self.live
         try:
-            size = os.readv(fd, [buffer])
-        except BlockingIOError:
-            await trio.lowlevel.wait_readable(fd)
             try:
                 size = os.readv(fd, [buffer])
             except BlockingIOError:
-                return  # woken without data (it happens); the caller simply reads again
+                await trio.lowlevel.wait_readable(fd)
+                size = os.readv(fd, [buffer])
+        except BlockingIOError:
+            return  # woken without data (it happens); the caller simply reads again
+        except (OSError, trio.ClosedResourceError):
+            size = 0  # the pipe was closed under us: the worker has ended
         if not size:
             self.finish(Ending("", crashed=True))  # it ended: its exit status says how
             return

@@ -29,3 +29,10 @@ def cpu_batch(items: list[int]) -> list[int]:
 
 BATCH_FUNCTIONS = {"trivial": trivial_batch, "cpu": cpu_batch}
 ITEM_FUNCTIONS = {"trivial": trivial, "cpu": cpu}
+
+
+def view_once(items: list[int]) -> list[object]:
+    """One store view call per item (bench/store.py)."""
+    from slither_actors.worker import call_view
+
+    return [call_view("value_of", key=item) for item in items]

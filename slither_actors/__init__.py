@@ -152,10 +152,28 @@ if TYPE_CHECKING:
         SlitherError as SlitherError,
     )
     from slither_actors.errors import (
+        StoreLoadFailed as StoreLoadFailed,
+    )
+    from slither_actors.errors import (
         SupervisorExhausted as SupervisorExhausted,
     )
     from slither_actors.errors import (
         UnknownChild as UnknownChild,
+    )
+    from slither_actors.errors import (
+        UnknownStore as UnknownStore,
+    )
+    from slither_actors.errors import (
+        UnknownTable as UnknownTable,
+    )
+    from slither_actors.errors import (
+        ViewNotFound as ViewNotFound,
+    )
+    from slither_actors.errors import (
+        ViewRefused as ViewRefused,
+    )
+    from slither_actors.errors import (
+        ViewTimeout as ViewTimeout,
     )
     from slither_actors.errors import (
         WorkerCrashed as WorkerCrashed,
@@ -183,6 +201,39 @@ if TYPE_CHECKING:
     from slither_actors.runtime import (
         run as run,
     )
+    from slither_actors.store import (
+        ANY as ANY,
+    )
+    from slither_actors.store import (
+        NOT_FOUND as NOT_FOUND,
+    )
+    from slither_actors.store import (
+        Store as Store,
+    )
+    from slither_actors.store import (
+        StoreDirectory as StoreDirectory,
+    )
+    from slither_actors.store import (
+        Table as Table,
+    )
+    from slither_actors.store import (
+        TableKind as TableKind,
+    )
+    from slither_actors.store import (
+        View as View,
+    )
+    from slither_actors.store import (
+        ViewMode as ViewMode,
+    )
+    from slither_actors.store import (
+        ViewRegistry as ViewRegistry,
+    )
+    from slither_actors.store import (
+        open_store as open_store,
+    )
+    from slither_actors.store import (
+        view as view,
+    )
     from slither_actors.workers._pool import (
         BroadcastReply as BroadcastReply,
     )
@@ -209,6 +260,7 @@ logging.getLogger("slither_actors").addHandler(logging.NullHandler())
 
 # Where each public name lives.
 _HOMES = {
+    "ANY": "slither_actors.store",
     "Actor": "slither_actors.core",
     "ActorExited": "slither_actors.errors",
     "ActorRef": "slither_actors.core",
@@ -235,6 +287,7 @@ _HOMES = {
     "Item": "slither_actors.item",
     "MailboxFull": "slither_actors.errors",
     "MaxChildrenReached": "slither_actors.errors",
+    "NOT_FOUND": "slither_actors.store",
     "NameNotFound": "slither_actors.errors",
     "NameTaken": "slither_actors.errors",
     "NoRuntime": "slither_actors.errors",
@@ -254,13 +307,26 @@ _HOMES = {
     "Settings": "slither_actors.config",
     "SlitherError": "slither_actors.errors",
     "Stoppable": "slither_actors.core",
+    "Store": "slither_actors.store",
+    "StoreDirectory": "slither_actors.store",
+    "StoreLoadFailed": "slither_actors.errors",
     "Strategy": "slither_actors.core",
     "Supervisor": "slither_actors.core",
     "SupervisorExhausted": "slither_actors.errors",
     "SupervisorRef": "slither_actors.core",
+    "Table": "slither_actors.store",
+    "TableKind": "slither_actors.store",
     "Tool": "slither_actors.workers._pool",
     "UnknownChild": "slither_actors.errors",
+    "UnknownStore": "slither_actors.errors",
+    "UnknownTable": "slither_actors.errors",
+    "View": "slither_actors.store",
+    "ViewMode": "slither_actors.store",
+    "ViewNotFound": "slither_actors.errors",
+    "ViewRefused": "slither_actors.errors",
+    "ViewRegistry": "slither_actors.store",
     "ViewScope": "slither_actors.config",
+    "ViewTimeout": "slither_actors.errors",
     "WorkerCrashed": "slither_actors.errors",
     "WorkerError": "slither_actors.errors",
     "WorkerInfo": "slither_actors.workers._pool",
@@ -272,9 +338,11 @@ _HOMES = {
     "load_settings": "slither_actors.runtime",
     "open_pool": "slither_actors.workers._pool",
     "open_runtime": "slither_actors.runtime",
+    "open_store": "slither_actors.store",
     "run": "slither_actors.runtime",
     "run_actor": "slither_actors.core",
     "telemetry": "slither_actors.telemetry",
+    "view": "slither_actors.store",
 }
 
 __all__ = sorted(_HOMES)

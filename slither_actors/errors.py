@@ -222,6 +222,68 @@ class PoolClosed(SlitherError):
         super().__init__(f"pool {pool!r} is closed")
 
 
+# --- stores and views -------------------------------------------------------------------------
+
+
+class StoreLoadFailed(SlitherError):
+    """A store's ``load`` raised, at start (the store does not start) or on reload (the old
+    tables stay). The cause is chained."""
+
+    def __init__(self, store: str, cause: BaseException) -> None:
+        self.store = store
+        self.cause = cause
+        super().__init__(f"store {store!r} failed to load: {type(cause).__name__}: {cause}")
+
+
+class UnknownStore(SlitherError, LookupError):
+    """No store of that name runs in this runtime."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(f"no store named {name!r} (running: {', '.join(known) or 'none'})")
+
+
+class UnknownTable(SlitherError, KeyError):
+    """The store has no table of that name."""
+
+    def __init__(self, store: str, table: str, known: list[str]) -> None:
+        self.store = store
+        self.table = table
+        super().__init__(f"store {store!r} has no table {table!r} (tables: {', '.join(known)})")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ViewNotFound(SlitherError, LookupError):
+    """No view of that name is reachable from the calling session."""
+
+    def __init__(self, view: str, session_id: str | None) -> None:
+        self.view = view
+        self.session_id = session_id
+        super().__init__(f"no view named {view!r} for session {session_id!r}")
+
+
+class ViewRefused(SlitherError, PermissionError):
+    """The view belongs to another session: a worker must not read another run's data."""
+
+    def __init__(self, view: str, session_id: str | None) -> None:
+        self.view = view
+        self.session_id = session_id
+        super().__init__(
+            f"view {view!r} belongs to another session; session {session_id!r} may not use it"
+        )
+
+
+class ViewTimeout(SlitherError, TimeoutError):
+    """A view's handler ran past the view's timeout."""
+
+    def __init__(self, view: str, timeout: float) -> None:
+        self.view = view
+        self.timeout = timeout
+        super().__init__(f"view {view!r} took longer than {timeout:g}s")
+
+
 # --- registry -----------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -22,7 +23,8 @@ from slither_actors.core import (
     open_own_nursery,
     use_registry,
 )
-from slither_actors.errors import NoRuntime, PoolClosed
+from slither_actors.errors import ConfigError, NoRuntime, PoolClosed
+from slither_actors.store import Store, StoreDirectory, ViewRegistry, store_child_spec
 from slither_actors.workers._pool import WorkerPool, pool_child_spec
 
 __all__ = ["Runtime", "current_runtime", "open_runtime", "run"]
@@ -37,13 +39,17 @@ class Runtime:
     """A running application: its settings, its name registry and its supervision tree.
 
     ``root`` is the root supervisor (one_for_one): first ``services``, a dynamic
-    supervisor for children added at run time with `start_child`; then ``pools``, one
-    child per worker pool; then the children given to `open_runtime`.
+    supervisor for children added at run time with `start_child`; then ``stores``, one
+    child per store; then ``pools``, one child per worker pool; then the children given
+    to `open_runtime`. ``stores`` lists the running stores by name and ``views`` the store
+    views the pools' workers can call.
     """
 
     settings: Settings
     registry: Registry
     root: SupervisorRef
+    stores: StoreDirectory
+    views: ViewRegistry
 
     _pool_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
 
@@ -81,8 +87,24 @@ class Runtime:
             for child in pools.which_children():
                 if child.id == "pool default" and child.running:
                     return child.value  # type: ignore[no-any-return]
-            started: WorkerPool = await pools.start_child(pool_child_spec(PoolSettings()))
+            spec = pool_child_spec(PoolSettings(), self.views.resolve)
+            started: WorkerPool = await pools.start_child(spec)
             return started
+
+    def store(self, name: str | type[Store]) -> Store:
+        """The running store ``name`` (or the one running under a class's default name).
+
+        Raises `UnknownStore` if there is none.
+        """
+        return self.stores.get(name if isinstance(name, str) else name.default_name())
+
+    async def start_store(self, cls: type[Store], name: str | None = None) -> Store:
+        """Start a store of class ``cls`` under the runtime's ``stores`` supervisor and
+        return it once loaded. Raises `ChildStartFailed` (caused by `StoreLoadFailed`) if
+        its first load fails, `DuplicateChild` if a store of that name runs already."""
+        spec = store_child_spec(cls, name, directory=self.stores, registry=self.views)
+        await self._running_child(self.root, "stores").start_child(spec)
+        return self.stores.get(name or cls.default_name())
 
     async def start_child(self, spec: ChildSpec) -> Any:
         """Start ``spec`` under the runtime's ``services`` supervisor; return its started value."""
@@ -132,7 +154,18 @@ async def open_runtime(
     """
     loaded = load_settings(settings)
     registry = Registry()
-    pools = Supervisor([pool_child_spec(pool) for pool in loaded.pools], name="pools")
+    directory = StoreDirectory()
+    views = ViewRegistry(loaded.bridge.default_scope)
+    stores = Supervisor(
+        [
+            store_child_spec(_import_store(entry, index), directory=directory, registry=views)
+            for index, entry in enumerate(loaded.stores)
+        ],
+        name="stores",
+    )
+    pools = Supervisor(
+        [pool_child_spec(pool, views.resolve) for pool in loaded.pools], name="pools"
+    )
     root = Supervisor(
         children=[
             ChildSpec(
@@ -140,6 +173,7 @@ async def open_runtime(
                 DynamicSupervisor(name="services").start,
                 kind=ChildKind.SUPERVISOR,
             ),
+            ChildSpec("stores", stores.start, kind=ChildKind.SUPERVISOR),
             ChildSpec("pools", pools.start, kind=ChildKind.SUPERVISOR),
             *children,
         ],
@@ -150,13 +184,28 @@ async def open_runtime(
     with use_registry(registry):
         async with open_own_nursery() as nursery:
             root_ref: SupervisorRef = await nursery.start(root.start)
-            runtime = Runtime(loaded, registry, root_ref)
+            runtime = Runtime(loaded, registry, root_ref, directory, views)
             token = _current.set(runtime)
             try:
                 yield runtime
             finally:
                 _current.reset(token)
                 root_ref.request_stop()
+
+
+def _import_store(entry: str, index: int) -> type[Store]:
+    """The store class an entry of ``settings.stores`` names (``"module:ClassName"``)."""
+    where = f"settings.stores[{index}]"
+    module_name, _, class_name = entry.partition(":")
+    if not module_name or not class_name:
+        raise ConfigError("settings", [f"expected 'module:ClassName', got {entry!r} @ {where}"])
+    try:
+        found = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError("settings", [f"cannot import {entry!r}: {exc} @ {where}"]) from exc
+    if not (isinstance(found, type) and issubclass(found, Store)):
+        raise ConfigError("settings", [f"{entry!r} is not a Store subclass @ {where}"])
+    return found
 
 
 def run(

@@ -119,3 +119,16 @@ def lookup_error(items: list[str]) -> list[Any]:
 @tool("shout")
 def shout(items: list[str]) -> list[str]:
     return [item.upper() for item in items]
+
+
+def ask(items: list[dict[str, Any]]) -> list[Any]:
+    """Call the view each item names; a failure comes back as {"error": type, "message"}."""
+    from slither_actors.worker import ViewError
+
+    answers: list[Any] = []
+    for item in items:
+        try:
+            answers.append(call_view(item["view"], **item.get("params", {})))
+        except ViewError as error:
+            answers.append({"error": error.type_name, "message": str(error)})
+    return answers

@@ -23,7 +23,7 @@ from slither_actors.core import (
     open_own_nursery,
 )
 from slither_actors.errors import PoolClosed
-from slither_actors.workers._state import PendingCall, PoolState
+from slither_actors.workers._state import PendingCall, PoolState, ViewResolver
 from slither_actors.workers._worker import WorkerActor
 from slither_actors.workers.protocol import encode_call
 
@@ -270,7 +270,7 @@ class WorkerPool:
             sessions=len(state.sessions),
         )
 
-    def set_view_resolver(self, resolver: Any) -> None:
+    def set_view_resolver(self, resolver: ViewResolver) -> None:
         """Answer workers' ``call_view`` with ``await resolver(name, params, session_id)``."""
         self._state.resolve_view = resolver
 
@@ -316,12 +316,15 @@ async def _wait(pending: PendingCall) -> None:
 
 
 async def run_pool(
-    settings: PoolSettings, *, task_status: trio.TaskStatus[WorkerPool] = trio.TASK_STATUS_IGNORED
+    settings: PoolSettings,
+    resolve_view: ViewResolver | None = None,
+    *,
+    task_status: trio.TaskStatus[WorkerPool] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a pool until it is stopped: one `WorkerActor` per worker under a one_for_one
     supervisor. Reports the `WorkerPool` once every worker has said hello; raises
     `WorkerStartFailed` if one cannot start, `SupervisorExhausted` if workers keep dying."""
-    state = PoolState(settings)
+    state = PoolState(settings, resolve_view=resolve_view)
     size = settings.worker_count
     shutdown = settings.stop_grace + settings.kill_grace + 1.0
     workers = Supervisor(
@@ -352,10 +355,13 @@ async def run_pool(
         state.close()
 
 
-def pool_child_spec(settings: PoolSettings) -> ChildSpec:
-    """A child spec that runs the pool ``settings`` describes under a supervisor."""
+def pool_child_spec(settings: PoolSettings, resolve_view: ViewResolver | None = None) -> ChildSpec:
+    """A child spec that runs the pool ``settings`` describes under a supervisor; its
+    workers' ``call_view`` is answered by ``resolve_view`` (the runtime's views)."""
     return ChildSpec(
-        f"pool {settings.name}", partial(run_pool, settings), kind=ChildKind.SUPERVISOR
+        f"pool {settings.name}",
+        partial(run_pool, settings, resolve_view),
+        kind=ChildKind.SUPERVISOR,
     )
 
 

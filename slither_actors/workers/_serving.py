@@ -125,16 +125,23 @@ class Serving:
             self.finish(Ending("", crashed=True))  # it ended: its exit status says how
             return
         decoder = self.decoder
+        views: list[ViewRequest] = []
         try:
             decoder.feed(buffer[:size])
             for message in decoder.messages():
                 if type(message) is Result:
                     self._finished(message.call_id).resolve(message.results)
+                elif type(message) is ViewRequest:
+                    views.append(message)
                 else:
                     self._handle(message)
         except ProtocolError as error:
             self.finish(Ending(f"sent a malformed frame ({error})", crashed=True))
             return
+        for request in views:
+            # Answered right here: the worker waits for the reply and can send nothing
+            # else meanwhile, so no reading is held up, and no task is spawned per view.
+            await self._answer_view(request)
         if live.results_since_rss_check >= _RSS_CHECK_EVERY:
             self._check_memory()
         if live.draining is not None and not live.outstanding:
@@ -160,10 +167,6 @@ class Serving:
         elif kind is Pong:
             if message.nonce == self._awaited_nonce:  # type: ignore[union-attr]
                 self._pong.set()
-        elif kind is ViewRequest:
-            assert isinstance(message, ViewRequest)
-            if self._nursery is not None:
-                self._nursery.start_soon(self._answer_view, message)
         else:
             raise ProtocolError(f"unexpected {kind.__name__} from a worker")
 
@@ -272,6 +275,11 @@ class Serving:
             frame = encode(ViewReply(request.request_id, value), self.state.settings.max_frame)
         except Exception as exc:
             frame = encode(ViewReply(request.request_id, None, type(exc).__name__, str(exc)))
+        except BaseException:
+            # Cancelled while answering: the worker must not wait for a reply forever.
+            stopped = ViewReply(request.request_id, None, "Cancelled", "the caller gave up")
+            self.process.writer.write(encode(stopped))
+            raise
         self.process.writer.write(frame)
 
 

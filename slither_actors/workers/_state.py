@@ -19,7 +19,10 @@ from slither_actors.core import Signal
 from slither_actors.errors import CallTimeout, PoolClosed, PoolSaturated, SessionLost
 from slither_actors.workers._deadlines import Deadlines
 
-__all__ = ["LiveWorker", "PendingCall", "PoolState"]
+__all__ = ["LiveWorker", "PendingCall", "PoolState", "ViewResolver"]
+
+# Answers a worker's call_view: (name, params, session id) -> the reply.
+ViewResolver = Callable[[str, dict[str, Any], str | None], Awaitable[Any]]
 
 
 @attrs.define(eq=False, slots=True)
@@ -144,8 +147,7 @@ class PoolState:
     last_exit: dict[int, str] = attrs.Factory(dict)  # why each slot's last process ended
     start_failure: BaseException | None = None
     changed: Signal = attrs.Factory(Signal)
-    # Answers store views called from workers: (name, params, session id) -> reply.
-    resolve_view: Callable[[str, dict[str, Any], str | None], Awaitable[Any]] | None = None
+    resolve_view: ViewResolver | None = None
     deadlines: Deadlines[PendingCall] = attrs.field(init=False)
 
     @deadlines.default

@@ -1,0 +1,371 @@
+"""`Store`: in-memory tables owned by an actor. Reads are direct; writes go through it.
+
+Like an ETS table owned by a GenServer: any task in the Trio thread reads the tables
+directly, with no await and no lock, while writes are messages to the store's actor and so
+never interleave. `reload` builds complete new tables first and then swaps them in with a
+single assignment: a reader sees the old tables or the new ones, never half a load.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+import attrs
+import trio
+
+from slither_actors import telemetry
+from slither_actors.core import Actor, ChildSpec, Reason, open_own_nursery, run_actor
+from slither_actors.errors import NameTaken, StoreLoadFailed, UnknownStore, UnknownTable
+from slither_actors.store._tables import (
+    ANY,
+    StoreTable,
+    Table,
+    TableLoader,
+    fill,
+)
+from slither_actors.store._views import View, ViewRegistry
+
+__all__ = ["NOT_FOUND", "Store", "StoreDirectory", "open_store", "store_child_spec"]
+
+
+class _NotFound:
+    def __repr__(self) -> str:
+        return "NOT_FOUND"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_FOUND: Any = _NotFound()  # what `Store.update` returns when the key is missing
+
+
+@attrs.frozen
+class _Put:
+    table: str
+    key: Any
+    value: Any
+
+
+@attrs.frozen
+class _Update:
+    table: str
+    key: Any
+    function: Callable[[Any], Any]
+
+
+@attrs.frozen
+class _Delete:
+    table: str
+    key: Any
+
+
+@attrs.frozen
+class _BulkInsert:
+    table: str
+    items: list[tuple[Any, Any]]
+
+
+class _Reload:
+    pass
+
+
+@attrs.frozen
+class _Raised:
+    """An update function's exception, handed back to the caller: nothing was written."""
+
+    error: BaseException
+
+
+@attrs.define(eq=False)
+class StoreDirectory:
+    """The running stores of a runtime, by name."""
+
+    _stores: dict[str, Store] = attrs.Factory(dict)
+
+    def add(self, store: Store) -> None:
+        holder = self._stores.get(store.name)
+        if holder is not None and holder is not store and holder.ref.alive:
+            raise NameTaken(store.name, holder.ref.label)
+        self._stores[store.name] = store
+
+    def remove(self, store: Store) -> None:
+        if self._stores.get(store.name) is store:
+            del self._stores[store.name]
+
+    def get(self, name: str) -> Store:
+        """The running store ``name``; `UnknownStore` if there is none."""
+        store = self._stores.get(name)
+        if store is None:
+            raise UnknownStore(name, sorted(self._stores))
+        return store
+
+    def names(self) -> list[str]:
+        return sorted(self._stores)
+
+
+@attrs.define(eq=False)
+class Store(Actor):
+    """Base class for stores. Declare ``tables``, override `load`, mark views with `view`::
+
+        class FeatureStore(sa.Store):
+            tables = [sa.Table("features", "set")]
+
+            async def load(self, tables):
+                tables["features"].put("user:42", {"tier": "gold"})
+
+            @sa.view(scope="session")
+            def lookup_feature(self, params, ctx):
+                value = self.get("features", params["key"])
+                return {"value": value} if value is not None else {"error": "not_found"}
+
+    Each running store has its own tables, even two of the same class: the name tells
+    them apart (``store_name`` on the class, or the class name, unless given at start).
+    """
+
+    mailbox_size = 256
+    tables: ClassVar[tuple[Table, ...]] = ()
+    views: ClassVar[dict[str, View]] = {}
+    store_name: ClassVar[str | None] = None
+
+    name: str = attrs.field(default="", init=False)
+    _tables: dict[str, StoreTable] = attrs.field(factory=dict, init=False, repr=False)
+    _directory: StoreDirectory | None = attrs.field(default=None, init=False, repr=False)
+    _registry: ViewRegistry | None = attrs.field(default=None, init=False, repr=False)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.tables = tuple(spec if isinstance(spec, Table) else Table(*spec) for spec in cls.tables)
+        names = [spec.name for spec in cls.tables]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"store {cls.__name__} declares table {name!r} twice")
+        views: dict[str, View] = {}
+        for klass in reversed(cls.__mro__):  # a subclass's view replaces one of the same name
+            for attribute in vars(klass).values():
+                declared = getattr(attribute, "__slither_view__", None)
+                if declared is not None:
+                    views[declared.name] = declared
+        cls.views = views
+
+    @classmethod
+    def default_name(cls) -> str:
+        """The name a store of this class runs under unless given another."""
+        return cls.store_name or cls.__name__
+
+    async def load(self, tables: Mapping[str, TableLoader]) -> None:
+        """Fill fresh, empty tables (by name). Runs at start and on every `reload`; readers
+        see nothing of it until it has returned. By default the tables start empty."""
+
+    # --- life -----------------------------------------------------------------------------
+
+    async def init(self) -> None:
+        self._tables = await self._build()
+        if self._directory is not None:
+            self._directory.add(self)
+        if self._registry is not None:
+            self._registry.add_store(self)
+
+    async def terminate(self, reason: Reason) -> None:
+        if self._directory is not None:
+            self._directory.remove(self)
+        if self._registry is not None:
+            self._registry.remove_store(self)
+
+    async def _build(self) -> dict[str, StoreTable]:
+        fresh = {spec.name: spec.create(self.name) for spec in self.tables}
+        try:
+            loading = self.load({name: TableLoader(table) for name, table in fresh.items()})
+            if inspect.isawaitable(loading):
+                await loading
+        except Exception as exc:
+            raise StoreLoadFailed(self.name, exc) from exc
+        return fresh
+
+    # --- reads: direct, synchronous, from the Trio thread -----------------------------------
+
+    def table(self, name: str) -> StoreTable:
+        """The table ``name`` as it is now (a reload replaces it; take it anew to see that)."""
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise UnknownTable(self.name, name, list(self._tables)) from None
+
+    def get(self, table: str, key: Any, default: Any = None) -> Any:
+        """The value for ``key`` (the first, in a bag), or ``default`` (None)."""
+        tables = self._tables  # (the most common read, so without the detour via `table`)
+        if table in tables:
+            return tables[table].get(key, default)
+        raise UnknownTable(self.name, table, list(tables))
+
+    def fetch(self, table: str, key: Any) -> Any:
+        """The value for ``key``; `KeyError` naming the store and table if missing."""
+        return self.table(table).fetch(key)
+
+    def lookup(self, table: str, key: Any) -> list[Any]:
+        """Every value for ``key`` (at most one in a set table)."""
+        return self.table(table).lookup(key)
+
+    def match(self, table: str, key: Any = ANY, value: Any = ANY) -> list[tuple[Any, Any]]:
+        """Every (key, value) fitting the patterns; `ANY` is the wildcard."""
+        return self.table(table).match(key, value)
+
+    def select(self, table: str, predicate: Callable[[Any, Any], bool]) -> list[tuple[Any, Any]]:
+        """Every (key, value) for which ``predicate(key, value)`` holds."""
+        return self.table(table).select(predicate)
+
+    def fold(self, table: str, function: Callable[[Any, Any, Any], Any], initial: Any) -> Any:
+        """``function(accumulator, key, value)`` folded over the table."""
+        return self.table(table).fold(function, initial)
+
+    def size(self, table: str) -> int:
+        """How many objects the table holds."""
+        return self.table(table).size()
+
+    def keys(self, table: str) -> list[Any]:
+        """The table's keys (in order, for an ordered_set)."""
+        return list(self.table(table).keys())
+
+    # --- writes: serialized through the actor ---------------------------------------------
+
+    async def put(self, table: str, key: Any, value: Any) -> None:
+        """Store ``value`` under ``key`` (a bag adds it to the key's values)."""
+        self.table(table)  # a wrong name fails here, in the caller, not in the store
+        await self.ref.call(_Put(table, key, value))
+
+    async def update(self, table: str, key: Any, function: Callable[[Any], Any]) -> Any:
+        """Replace the value of ``key`` with ``function(value)`` and return it, atomically.
+
+        Returns `NOT_FOUND` (and writes nothing) if ``key`` is missing. If ``function``
+        raises, nothing is written, the store carries on, and the exception is raised here.
+        """
+        self.table(table)
+        reply = await self.ref.call(_Update(table, key, function))
+        if isinstance(reply, _Raised):
+            raise reply.error
+        return reply
+
+    async def delete(self, table: str, key: Any) -> bool:
+        """Remove ``key`` (every value, in a bag); False if it was not there."""
+        self.table(table)
+        deleted: bool = await self.ref.call(_Delete(table, key))
+        return deleted
+
+    async def bulk_insert(self, table: str, items: Iterable[tuple[Any, Any]]) -> int:
+        """Put every (key, value) of ``items`` in one write; return how many."""
+        self.table(table)
+        count: int = await self.ref.call(_BulkInsert(table, list(items)))
+        return count
+
+    async def reload(self) -> None:
+        """Run `load` into fresh tables and swap them in, all at once.
+
+        Writes wait meanwhile; reads go on against the old tables. Raises
+        `StoreLoadFailed` if `load` fails, and then the old tables stay.
+        """
+        outcome = await self.ref.call(_Reload(), timeout=None)
+        if isinstance(outcome, _Raised):
+            raise outcome.error
+
+    async def handle_call(self, message: Any) -> Any:
+        match message:
+            case _Put(table, key, value):
+                self.table(table)._put(key, value)
+                self._wrote(table, "put", 1)
+                return None
+            case _Update(table, key, function):
+                target = self.table(table)
+                current = target.get(key, NOT_FOUND)
+                if current is NOT_FOUND:
+                    return NOT_FOUND
+                try:
+                    new = function(current)
+                except Exception as exc:
+                    return _Raised(exc)
+                target._put(key, new)
+                self._wrote(table, "update", 1)
+                return new
+            case _Delete(table, key):
+                deleted = self.table(table)._delete(key)
+                if deleted:
+                    self._wrote(table, "delete", 1)
+                return deleted
+            case _BulkInsert(table, items):
+                count = fill(self.table(table), items)
+                self._wrote(table, "bulk_insert", count)
+                return count
+            case _Reload():
+                return await self._reload()
+        return await super().handle_call(message)
+
+    async def _reload(self) -> _Raised | None:
+        metadata = {"store": self.name}
+        telemetry.execute(("slither", "store", "reload", "start"), {}, metadata)
+        started = trio.current_time()
+        try:
+            fresh = await self._build()
+        except StoreLoadFailed as error:
+            telemetry.execute(
+                ("slither", "store", "reload", "stop"),
+                {"duration": trio.current_time() - started},
+                {**metadata, "ok": False, "error": error},
+            )
+            return _Raised(error)
+        self._tables = fresh  # the swap: one assignment, seen whole by every reader
+        telemetry.execute(
+            ("slither", "store", "reload", "stop"),
+            {"duration": trio.current_time() - started},
+            {**metadata, "ok": True},
+        )
+        return None
+
+    def _wrote(self, table: str, operation: str, count: int) -> None:
+        telemetry.execute(
+            ("slither", "store", "write"),
+            {"count": count},
+            {"store": self.name, "table": table, "operation": operation},
+        )
+
+
+def _prepared(
+    cls: type[Store], name: str, directory: StoreDirectory | None, registry: ViewRegistry | None
+) -> Store:
+    store = cls()
+    store.name = name
+    store._directory = directory
+    store._registry = registry
+    return store
+
+
+def store_child_spec(
+    cls: type[Store],
+    name: str | None = None,
+    *,
+    directory: StoreDirectory | None = None,
+    registry: ViewRegistry | None = None,
+) -> ChildSpec:
+    """A child spec running a store of class ``cls`` (a fresh one, freshly loaded, at
+    every start), listed in ``directory`` and its global views in ``registry``."""
+    name = name or cls.default_name()
+    factory = functools.partial(_prepared, cls, name, directory, registry)
+    return ChildSpec.actor(f"store {name}", factory)
+
+
+@asynccontextmanager
+async def open_store(
+    cls: type[Store], name: str | None = None, *, registry: ViewRegistry | None = None
+) -> AsyncIterator[Store]:
+    """Run a store for the duration of the block, outside any runtime; stop it after.
+
+    Raises `StoreLoadFailed` if its first `load` fails.
+    """
+    store = _prepared(cls, name or cls.default_name(), None, registry)
+    async with open_own_nursery() as nursery:
+        await nursery.start(run_actor, store)
+        try:
+            yield store
+        finally:
+            store.ref.request_stop()

@@ -1,0 +1,193 @@
+"""Store views: functions of a store that worker processes call back into.
+
+A view is declared on a store with `view`; the runtime's `ViewRegistry` answers a worker's
+``call_view`` by finding the view among the calling batch's session views and the global
+views. A worker never reaches another session's views.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+import trio
+
+from slither_actors import telemetry
+from slither_actors.config import ViewScope
+from slither_actors.context import Context
+from slither_actors.errors import ViewNotFound, ViewRefused, ViewTimeout
+
+if TYPE_CHECKING:
+    from slither_actors.store._store import Store
+
+__all__ = ["View", "ViewMode", "ViewRegistry", "view"]
+
+_VIEW_SPAN = ("slither", "bridge", "view")
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+class ViewMode(enum.Enum):
+    """``scalar``: one params dict in, one reply out. ``batch``: the worker sends
+    ``items=[params, ...]`` and the handler answers them all at once, one reply each."""
+
+    SCALAR = "scalar"
+    BATCH = "batch"
+
+
+@attrs.frozen
+class View:
+    """A declared view: its name, its handler (a store method), mode, scope and timeout.
+
+    A ``scope`` of None takes the runtime's ``bridge.default_scope`` when registered.
+    """
+
+    name: str
+    handler: Callable[..., Any]
+    mode: ViewMode = attrs.field(default=ViewMode.SCALAR, converter=ViewMode)
+    scope: ViewScope | None = attrs.field(
+        default=None, converter=attrs.converters.optional(ViewScope)
+    )
+    timeout: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+
+
+def view(
+    name: str | None = None,
+    *,
+    mode: ViewMode | str = ViewMode.SCALAR,
+    scope: ViewScope | str | None = None,
+    timeout: float = 5.0,
+) -> Callable[[Handler], Handler]:
+    """Declare a store method as a view workers can call.
+
+    The method is called as ``handler(self, params, ctx)`` (``params`` is the dict the
+    worker passed, a list of them in batch mode; ``ctx`` a `Context` with the calling
+    session) and may be sync or async. It runs in the task answering the worker, not in
+    the store's actor: views read, they do not write. Raises `ValueError` for an unknown
+    mode or scope when the class is defined.
+    """
+
+    def declare(handler: Handler) -> Handler:
+        handler.__slither_view__ = View(  # type: ignore[attr-defined]
+            name or handler.__name__, handler, mode, scope, timeout
+        )
+        return handler
+
+    return declare
+
+
+@attrs.frozen
+class _Bound:
+    store: Store
+    view: View
+
+
+@attrs.define(eq=False)
+class ViewRegistry:
+    """Which views are reachable: global ones, and per session the session ones."""
+
+    default_scope: ViewScope = ViewScope.SESSION
+    _global: dict[str, _Bound] = attrs.field(factory=dict, init=False)
+    _sessions: dict[str, dict[str, _Bound]] = attrs.field(factory=dict, init=False)
+
+    def scope_of(self, declared: View) -> ViewScope:
+        return declared.scope if declared.scope is not None else self.default_scope
+
+    def add_store(self, store: Store) -> None:
+        """Register the global views of ``store`` (called as it starts)."""
+        for declared in type(store).views.values():
+            if self.scope_of(declared) is ViewScope.GLOBAL:
+                taken = self._global.get(declared.name)
+                if taken is not None and taken.store is not store:
+                    raise ValueError(
+                        f"a global view named {declared.name!r} already comes from store "
+                        f"{taken.store.name!r}"
+                    )
+                self._global[declared.name] = _Bound(store, declared)
+
+    def remove_store(self, store: Store) -> None:
+        """Forget every view of ``store`` (called as it exits)."""
+        for name in [name for name, bound in self._global.items() if bound.store is store]:
+            del self._global[name]
+        for views in self._sessions.values():
+            for name in [name for name, bound in views.items() if bound.store is store]:
+                del views[name]
+
+    @contextmanager
+    def session(self, session_id: str, stores: Iterable[Store]) -> Iterator[None]:
+        """Make the session views of ``stores`` reachable by ``session_id``'s calls while
+        the block runs; they are removed when it ends, however it ends."""
+        views = {
+            declared.name: _Bound(store, declared)
+            for store in stores
+            for declared in type(store).views.values()
+            if self.scope_of(declared) is ViewScope.SESSION
+        }
+        if session_id in self._sessions:
+            raise ValueError(f"session {session_id!r} already has its views registered")
+        self._sessions[session_id] = views
+        try:
+            yield
+        finally:
+            del self._sessions[session_id]
+
+    def _find(self, name: str, session_id: str | None) -> _Bound:
+        if session_id is not None:
+            bound = self._sessions.get(session_id, {}).get(name)
+            if bound is not None:
+                return bound
+        bound = self._global.get(name)
+        if bound is not None:
+            return bound
+        if any(name in views for other, views in self._sessions.items() if other != session_id):
+            raise ViewRefused(name, session_id)
+        raise ViewNotFound(name, session_id)
+
+    async def resolve(self, name: str, params: dict[str, Any], session_id: str | None) -> Any:
+        """Answer a worker's ``call_view(name, **params)`` made in ``session_id``'s call.
+
+        Raises `ViewNotFound`, `ViewRefused` (another session's view), `ViewTimeout`, or
+        what the handler raised; the worker receives it as a `ViewError` of that type.
+        """
+        bound = self._find(name, session_id)
+        if not telemetry.is_observed(_VIEW_SPAN):
+            return await self._run(bound, params, session_id)
+        metadata = {
+            "view": name,
+            "store": bound.store.name,
+            "session_id": session_id,
+            "scope": self.scope_of(bound.view).value,
+            "mode": bound.view.mode.value,
+        }
+        with telemetry.span(_VIEW_SPAN, metadata):
+            return await self._run(bound, params, session_id)
+
+    async def _run(self, bound: _Bound, params: dict[str, Any], session_id: str | None) -> Any:
+        declared = bound.view
+        name = declared.name
+        context = Context(session_id=session_id or "", metadata={"view": name})
+        argument: Any = params
+        if declared.mode is ViewMode.BATCH:
+            argument = params.get("items")
+            if not isinstance(argument, list):
+                raise TypeError(f"batch view {name!r} takes items=[params, ...]")
+        if inspect.iscoroutinefunction(declared.handler):
+            with trio.move_on_after(declared.timeout) as scope:
+                reply = await declared.handler(bound.store, argument, context)
+            if scope.cancelled_caught:
+                raise ViewTimeout(name, declared.timeout)
+        else:
+            # A sync handler cannot be interrupted; one that ran too long is reported so.
+            started = trio.current_time()
+            reply = declared.handler(bound.store, argument, context)
+            if trio.current_time() - started > declared.timeout:
+                raise ViewTimeout(name, declared.timeout)
+        if declared.mode is ViewMode.BATCH and (
+            not isinstance(reply, list) or len(reply) != len(argument)
+        ):
+            raise TypeError(f"batch view {name!r} must answer a list of {len(argument)} replies")
+        return reply

@@ -132,3 +132,20 @@ def ask(items: list[dict[str, Any]]) -> list[Any]:
         except ViewError as error:
             answers.append({"error": error.type_name, "message": str(error)})
     return answers
+
+
+def picky(items: list[Any]) -> list[Any]:
+    """Doubles numbers; raises on "bad", exits the process on "die", hangs on "hang"."""
+    if "die" in items:
+        os._exit(5)
+    if "hang" in items:
+        time.sleep(60)
+    if "bad" in items:
+        raise ValueError("a bad item in the batch")
+    return [item * 2 for item in items]
+
+
+def pid_after(items: list[float]) -> list[int]:
+    """Sleeps the given seconds, then says which process it ran in."""
+    time.sleep(sum(items))
+    return [os.getpid() for _ in items]

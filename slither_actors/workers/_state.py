@@ -193,11 +193,16 @@ class PoolState:
         bound = self.sessions.get(session_id)
         if bound is not None and bound.alive and bound.draining is None:
             self.sessions[session_id] = self.sessions.pop(session_id)  # recently used
-            if bound.has_capacity:
-                return bound
             if self.settings.affinity is Affinity.STRICT:
-                return None
-            return self._least_loaded()  # hint: another worker this time; the binding stays
+                return bound if bound.has_capacity else None
+            # Hint: the session's worker unless another has less queued on it (an idle
+            # worker beats queueing behind a running call); the binding stays either way.
+            other = self._least_loaded()
+            if bound.has_capacity and (
+                other is None or len(bound.outstanding) <= len(other.outstanding)
+            ):
+                return bound
+            return other
         if bound is not None and self.settings.affinity is Affinity.STRICT:
             raise SessionLost(self.name, session_id, bound.where)
         worker = self._least_loaded()

@@ -100,8 +100,59 @@ if TYPE_CHECKING:
     from slither_actors.core import (
         run_actor as run_actor,
     )
+    from slither_actors.dispatching import (
+        BatchStrategy as BatchStrategy,
+    )
+    from slither_actors.dispatching import (
+        Executor as Executor,
+    )
+    from slither_actors.dispatching import (
+        FixedBatch as FixedBatch,
+    )
+    from slither_actors.dispatching import (
+        Halt as Halt,
+    )
+    from slither_actors.dispatching import (
+        KeyPartition as KeyPartition,
+    )
+    from slither_actors.dispatching import (
+        LocalExecutor as LocalExecutor,
+    )
+    from slither_actors.dispatching import (
+        ResultStream as ResultStream,
+    )
+    from slither_actors.dispatching import (
+        Retry as Retry,
+    )
+    from slither_actors.dispatching import (
+        Route as Route,
+    )
+    from slither_actors.dispatching import (
+        Skip as Skip,
+    )
+    from slither_actors.dispatching import (
+        ToolExecutor as ToolExecutor,
+    )
+    from slither_actors.dispatching import (
+        WeightedBatch as WeightedBatch,
+    )
+    from slither_actors.dispatching import (
+        WorkerExecutor as WorkerExecutor,
+    )
+    from slither_actors.dispatching import (
+        call_batch as call_batch,
+    )
+    from slither_actors.dispatching import (
+        dispatch as dispatch,
+    )
+    from slither_actors.dispatching import (
+        dispatch_stream as dispatch_stream,
+    )
     from slither_actors.errors import (
         ActorExited as ActorExited,
+    )
+    from slither_actors.errors import (
+        BatchLengthError as BatchLengthError,
     )
     from slither_actors.errors import (
         CallTimeout as CallTimeout,
@@ -111,6 +162,9 @@ if TYPE_CHECKING:
     )
     from slither_actors.errors import (
         ConfigError as ConfigError,
+    )
+    from slither_actors.errors import (
+        DispatchError as DispatchError,
     )
     from slither_actors.errors import (
         DuplicateChild as DuplicateChild,
@@ -266,6 +320,8 @@ _HOMES = {
     "ActorRef": "slither_actors.core",
     "Affinity": "slither_actors.config",
     "Backoff": "slither_actors.core",
+    "BatchLengthError": "slither_actors.errors",
+    "BatchStrategy": "slither_actors.dispatching",
     "BridgeSettings": "slither_actors.config",
     "BroadcastReply": "slither_actors.workers._pool",
     "CallTimeout": "slither_actors.errors",
@@ -279,12 +335,18 @@ _HOMES = {
     "DEFAULT_CALL_TIMEOUT": "slither_actors.core",
     "DEFAULT_ROUTE": "slither_actors.item",
     "DeferredReply": "slither_actors.core",
+    "DispatchError": "slither_actors.errors",
     "DispatchSettings": "slither_actors.config",
     "DuplicateChild": "slither_actors.errors",
     "DynamicSupervisor": "slither_actors.core",
+    "Executor": "slither_actors.dispatching",
     "ExitReason": "slither_actors.core",
+    "FixedBatch": "slither_actors.dispatching",
+    "Halt": "slither_actors.dispatching",
     "HandlerAlreadyAttached": "slither_actors.errors",
     "Item": "slither_actors.item",
+    "KeyPartition": "slither_actors.dispatching",
+    "LocalExecutor": "slither_actors.dispatching",
     "MailboxFull": "slither_actors.errors",
     "MaxChildrenReached": "slither_actors.errors",
     "NOT_FOUND": "slither_actors.store",
@@ -302,9 +364,13 @@ _HOMES = {
     "Reason": "slither_actors.core",
     "Registry": "slither_actors.core",
     "Restart": "slither_actors.core",
+    "ResultStream": "slither_actors.dispatching",
+    "Retry": "slither_actors.dispatching",
+    "Route": "slither_actors.dispatching",
     "Runtime": "slither_actors.runtime",
     "SessionLost": "slither_actors.errors",
     "Settings": "slither_actors.config",
+    "Skip": "slither_actors.dispatching",
     "SlitherError": "slither_actors.errors",
     "Stoppable": "slither_actors.core",
     "Store": "slither_actors.store",
@@ -317,6 +383,7 @@ _HOMES = {
     "Table": "slither_actors.store",
     "TableKind": "slither_actors.store",
     "Tool": "slither_actors.workers._pool",
+    "ToolExecutor": "slither_actors.dispatching",
     "UnknownChild": "slither_actors.errors",
     "UnknownStore": "slither_actors.errors",
     "UnknownTable": "slither_actors.errors",
@@ -327,13 +394,18 @@ _HOMES = {
     "ViewRegistry": "slither_actors.store",
     "ViewScope": "slither_actors.config",
     "ViewTimeout": "slither_actors.errors",
+    "WeightedBatch": "slither_actors.dispatching",
     "WorkerCrashed": "slither_actors.errors",
     "WorkerError": "slither_actors.errors",
+    "WorkerExecutor": "slither_actors.dispatching",
     "WorkerInfo": "slither_actors.workers._pool",
     "WorkerPool": "slither_actors.workers._pool",
     "WorkerStartFailed": "slither_actors.errors",
+    "call_batch": "slither_actors.dispatching",
     "current_registry": "slither_actors.core",
     "current_runtime": "slither_actors.runtime",
+    "dispatch": "slither_actors.dispatching",
+    "dispatch_stream": "slither_actors.dispatching",
     "errors": "slither_actors.errors",
     "load_settings": "slither_actors.runtime",
     "open_pool": "slither_actors.workers._pool",
@@ -345,6 +417,9 @@ _HOMES = {
     "view": "slither_actors.store",
 }
 
+# Public names that are modules, not names inside a module.
+_MODULES = frozenset({"errors", "telemetry"})
+
 __all__ = sorted(_HOMES)
 
 
@@ -353,7 +428,7 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module 'slither_actors' has no attribute {name!r}")
     module = importlib.import_module(home)
-    value = module if home == f"slither_actors.{name}" else getattr(module, name)
+    value = module if name in _MODULES else getattr(module, name)
     globals()[name] = value
     return value
 

@@ -16,6 +16,7 @@ import sys
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ __all__ = [
     "PoolSettings",
     "Settings",
     "ViewScope",
+    "active_settings",
+    "settings_in_use",
 ]
 
 
@@ -197,6 +200,19 @@ class Settings:
         path = Path(path)
         table = _read_toml(path).get("tool", {}).get("slither_actors", {})
         return cls.from_dict(table, source=f"{path} [tool.slither_actors]")
+
+
+# Set by the runtime for every task inside it: the settings that runtime was opened with.
+active_settings: ContextVar[Settings | None] = ContextVar("slither_actors_settings", default=None)
+
+
+def settings_in_use() -> Settings:
+    """The settings of the runtime this task runs in, or the defaults outside one."""
+    settings = active_settings.get()
+    return settings if settings is not None else _DEFAULT_SETTINGS
+
+
+_DEFAULT_SETTINGS = Settings()
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -222,6 +222,36 @@ class PoolClosed(SlitherError):
         super().__init__(f"pool {pool!r} is closed")
 
 
+# --- dispatch -----------------------------------------------------------------------------------
+
+
+class BatchLengthError(SlitherError):
+    """An executor returned a different number of results than the batch had items."""
+
+    def __init__(self, executor: str, batch_ref: int, expected: int, got: int | str) -> None:
+        self.executor = executor
+        self.batch_ref = batch_ref
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"{executor} returned {got} results for batch {batch_ref} of {expected} items"
+        )
+
+
+class DispatchError(SlitherError):
+    """A dispatch halted: ``reason`` is the failure, ``batch_ref`` the batch it hit, and
+    ``partial_results`` the items that had completed, in input order. The reason is chained."""
+
+    def __init__(self, reason: BaseException, batch_ref: int, partial_results: list[Any]) -> None:
+        self.reason = reason
+        self.batch_ref = batch_ref
+        self.partial_results = partial_results
+        super().__init__(
+            f"dispatch halted at batch {batch_ref}: {_describe_reason(reason)} "
+            f"({len(partial_results)} items had completed)"
+        )
+
+
 # --- stores and views -------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from slither_actors.config import PoolSettings, Settings
+from slither_actors.config import PoolSettings, Settings, active_settings
 from slither_actors.core import (
     ChildKind,
     ChildSpec,
@@ -25,6 +25,7 @@ from slither_actors.core import (
 )
 from slither_actors.errors import ConfigError, NoRuntime, PoolClosed
 from slither_actors.store import Store, StoreDirectory, ViewRegistry, store_child_spec
+from slither_actors.workers import pool_finder
 from slither_actors.workers._pool import WorkerPool, pool_child_spec
 
 __all__ = ["Runtime", "current_runtime", "open_runtime", "run"]
@@ -47,9 +48,9 @@ class Runtime:
 
     settings: Settings
     registry: Registry
-    root: SupervisorRef
     stores: StoreDirectory
     views: ViewRegistry
+    root: SupervisorRef = attrs.field(init=False)  # set as soon as the tree has started
 
     _pool_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
 
@@ -181,16 +182,23 @@ async def open_runtime(
         max_seconds=max_seconds,
         name="runtime",
     )
-    with use_registry(registry):
-        async with open_own_nursery() as nursery:
-            root_ref: SupervisorRef = await nursery.start(root.start)
-            runtime = Runtime(loaded, registry, root_ref, directory, views)
-            token = _current.set(runtime)
-            try:
-                yield runtime
-            finally:
-                _current.reset(token)
-                root_ref.request_stop()
+    runtime = Runtime(loaded, registry, directory, views)
+    # Set before the tree starts, so every task in it (a pipe started at run time, say)
+    # finds this runtime, its registry and its pools.
+    token, finder = _current.set(runtime), pool_finder.set(runtime.pool)
+    settings_token = active_settings.set(loaded)
+    try:
+        with use_registry(registry):
+            async with open_own_nursery() as nursery:
+                runtime.root = await nursery.start(root.start)
+                try:
+                    yield runtime
+                finally:
+                    runtime.root.request_stop()
+    finally:
+        active_settings.reset(settings_token)
+        pool_finder.reset(finder)
+        _current.reset(token)
 
 
 def _import_store(entry: str, index: int) -> type[Store]:

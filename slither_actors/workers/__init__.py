@@ -1,0 +1,38 @@
+"""Worker processes and the pools that own them.
+
+Kept light: worker processes import this package (for its protocol) at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from slither_actors.errors import NoRuntime
+
+if TYPE_CHECKING:
+    from slither_actors.workers._pool import Tool, WorkerPool
+
+__all__ = ["Tool", "current_pool", "pool_finder"]
+
+# Set by the runtime: finds (or starts) its pool by name.
+pool_finder: ContextVar[Callable[[str], Awaitable[WorkerPool]] | None] = ContextVar(
+    "slither_actors_pool_finder", default=None
+)
+
+
+async def current_pool(name: str = "default") -> WorkerPool:
+    """The pool ``name`` of the runtime this task runs in; `NoRuntime` outside one."""
+    find = pool_finder.get()
+    if find is None:
+        raise NoRuntime(f"pool {name!r} lives in a runtime; open one with open_runtime()")
+    return await find(name)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Tool":  # imported on use, so that worker processes do not load trio
+        from slither_actors.workers._pool import Tool
+
+        return Tool
+    raise AttributeError(f"module 'slither_actors.workers' has no attribute {name!r}")

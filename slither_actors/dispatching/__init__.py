@@ -1,0 +1,43 @@
+"""Dispatch: batched fan-out of items to an executor, with at most ``max_in_flight``
+batches out, an order, and an error policy."""
+
+from slither_actors.dispatching._api import ResultStream, call_batch, dispatch, dispatch_stream
+from slither_actors.dispatching._executors import (
+    Executor,
+    LocalExecutor,
+    ToolExecutor,
+    WorkerExecutor,
+)
+from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip
+from slither_actors.dispatching._runner import BatchFailure
+from slither_actors.dispatching._strategies import (
+    Batcher,
+    BatchStrategy,
+    FixedBatch,
+    KeyPartition,
+    WeightedBatch,
+    split,
+)
+
+__all__ = [
+    "BatchFailure",
+    "BatchStrategy",
+    "Batcher",
+    "ErrorPolicy",
+    "Executor",
+    "FixedBatch",
+    "Halt",
+    "KeyPartition",
+    "LocalExecutor",
+    "ResultStream",
+    "Retry",
+    "Route",
+    "Skip",
+    "ToolExecutor",
+    "WeightedBatch",
+    "WorkerExecutor",
+    "call_batch",
+    "dispatch",
+    "dispatch_stream",
+    "split",
+]

@@ -1,0 +1,203 @@
+"""The public calls: `dispatch` (a list back), `dispatch_stream` (items as they finish) and
+`call_batch` (one batch, no strategy)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from slither_actors.config import Ordering, settings_in_use
+from slither_actors.context import Context
+from slither_actors.core import open_own_nursery
+from slither_actors.dispatching._executors import Executor
+from slither_actors.dispatching._policies import as_policy
+from slither_actors.dispatching._runner import Halted, Runner, execute_batch
+from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
+from slither_actors.errors import DispatchError
+from slither_actors.item import Item
+
+__all__ = ["ResultStream", "call_batch", "dispatch", "dispatch_stream"]
+
+Items = Iterable[Any] | AsyncIterable[Any]
+
+
+async def dispatch(
+    items: Items,
+    *,
+    executor: Executor,
+    strategy: BatchStrategy | None = None,
+    batch_size: int | None = None,
+    max_in_flight: int | None = None,
+    ordering: Ordering | str | None = None,
+    on_error: Any = None,
+    timeout: float | None = None,
+    context: Context | None = None,
+) -> list[Item]:
+    """Run ``items`` through ``executor`` in batches and return the result items.
+
+    ``items`` is a list, any iterable or an async iterable of payloads or `Item`s; it is
+    read lazily, as lanes free up. ``strategy`` cuts the batches (default:
+    ``FixedBatch(batch_size)``); at most ``max_in_flight`` batches are out at once.
+    ``ordering`` is ``"preserve"`` (input order) or ``"as_completed"``. ``on_error`` is
+    ``"halt"``, ``"skip"``, `Route` or `Retry`. ``timeout`` bounds each batch's call
+    (default: the executor's own). Unset options come from the runtime's
+    ``settings.dispatch`` (or the defaults: 64, 8, preserve, halt).
+
+    Under halt, raises `DispatchError` carrying the items that had completed, in input
+    order; the batches still in flight are cancelled.
+    """
+    runner = _runner(
+        executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
+    )
+    finished: list[tuple[int, list[Item]]] = []
+
+    async def keep(ref: int, batch: list[Item]) -> None:
+        finished.append((ref, batch))
+
+    try:
+        await runner.run(items, keep)
+    except Halted as halted:
+        completed = sorted(finished + runner.unfinished(), key=lambda entry: entry[0])
+        partial = [item for _, batch in completed for item in batch]
+        raise DispatchError(halted.reason, halted.batch_ref, partial) from halted.reason
+    return [item for _, batch in finished for item in batch]
+
+
+@attrs.define(eq=False)
+class ResultStream:
+    """The result items of a `dispatch_stream`, to ``async for`` over."""
+
+    _batches: trio.MemoryReceiveChannel[list[Item]]
+    _runner: Runner
+    _current: list[Item] = attrs.Factory(list)
+    _position: int = 0
+    halted: Halted | None = attrs.field(default=None, init=False, repr=False)
+
+    def __aiter__(self) -> ResultStream:
+        return self
+
+    async def __anext__(self) -> Item:
+        if self._position < len(self._current):
+            item = self._current[self._position]
+            self._position += 1
+            return item
+        try:
+            self._current = await self._batches.receive()
+        except trio.EndOfChannel:
+            if self.halted is None:
+                raise StopAsyncIteration from None
+            halted, self.halted = self.halted, None
+            unsent = [item for _, batch in self._runner.unfinished() for item in batch]
+            raise DispatchError(halted.reason, halted.batch_ref, unsent) from halted.reason
+        self._position = 1
+        return self._current[0]
+
+
+@asynccontextmanager
+async def dispatch_stream(
+    items: Items,
+    *,
+    executor: Executor,
+    strategy: BatchStrategy | None = None,
+    batch_size: int | None = None,
+    max_in_flight: int | None = None,
+    ordering: Ordering | str | None = None,
+    on_error: Any = None,
+    timeout: float | None = None,
+    context: Context | None = None,
+) -> AsyncIterator[ResultStream]:
+    """Like `dispatch`, but hand result items over as they are ready::
+
+        async with dispatch_stream(items, executor=executor) as results:
+            async for item in results:
+                ...
+
+    A batch is handed over only when the consumer takes it, so a slow consumer slows the
+    run instead of filling memory. Under halt, the iteration raises `DispatchError` after
+    the items that completed before the failure; its ``partial_results`` are the completed
+    items not yet handed over. Leaving the block early cancels the batches in flight.
+    """
+    runner = _runner(
+        executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
+    )
+    send, receive = trio.open_memory_channel[list[Item]](0)
+    stream = ResultStream(receive, runner)
+
+    async def hand_on(ref: int, batch: list[Item]) -> None:
+        await send.send(batch)
+
+    async def produce() -> None:
+        async with send:
+            try:
+                await runner.run(items, hand_on)
+            except Halted as halted:
+                stream.halted = halted  # the consumer raises it once it has the rest
+
+    async with open_own_nursery() as nursery:
+        nursery.start_soon(produce)
+        try:
+            yield stream
+        finally:
+            # Cancel before closing, so that a blocked hand-over ends as cancelled rather
+            # than as a broken channel.
+            nursery.cancel_scope.cancel()
+            receive.close()
+
+
+async def call_batch(
+    batch: Iterable[Any],
+    *,
+    executor: Executor,
+    context: Context | None = None,
+    timeout: float | None = None,
+) -> list[Item]:
+    """Run one pre-assembled batch (payloads or `Item`s) through ``executor``, as it is.
+
+    Returns one result item per input item; raises what the executor raised, or
+    `BatchLengthError` if it returned a different number of results.
+    """
+    items = [value if type(value) is Item else Item.wrap(value) for value in batch]
+    if not items:
+        return []
+    context = context if context is not None else Context.new()
+    return await execute_batch(executor, 1, items, context, _checked_timeout(timeout))
+
+
+def _runner(
+    executor: Executor,
+    strategy: BatchStrategy | None,
+    batch_size: int | None,
+    max_in_flight: int | None,
+    ordering: Ordering | str | None,
+    on_error: Any,
+    timeout: float | None,
+    context: Context | None,
+) -> Runner:
+    defaults = settings_in_use().dispatch
+    if strategy is not None and batch_size is not None:
+        raise ValueError("give either a strategy or a batch_size, not both")
+    if strategy is None:
+        strategy = FixedBatch(batch_size if batch_size is not None else defaults.batch_size)
+    lanes = max_in_flight if max_in_flight is not None else defaults.max_in_flight
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"max_in_flight must be an int, 1 or more, not {lanes!r}")
+    return Runner(
+        executor=executor,
+        strategy=strategy,
+        max_in_flight=lanes,
+        ordering=Ordering(ordering if ordering is not None else defaults.ordering),
+        policy=as_policy(on_error if on_error is not None else defaults.on_error),
+        timeout=_checked_timeout(timeout),
+        context=context if context is not None else Context.new(),
+    )
+
+
+def _checked_timeout(timeout: float | None) -> float | None:
+    if timeout is not None and not (timeout > 0 and not math.isnan(timeout)):
+        raise ValueError(f"timeout must be a number of seconds above 0, not {timeout!r}")
+    return timeout

@@ -1,0 +1,113 @@
+"""Executors: what runs one batch. One small protocol, three kinds.
+
+An executor takes a batch of items and the run's context and returns one item per input
+item. `WorkerExecutor` and `ToolExecutor` run the batch in a worker pool (the context's
+session id gives affinity); `LocalExecutor` runs a function in the parent.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+import trio
+
+from slither_actors.context import Context
+from slither_actors.errors import CallTimeout
+from slither_actors.item import Item
+from slither_actors.workers import Tool, current_pool
+
+__all__ = ["Executor", "LocalExecutor", "ToolExecutor", "WorkerExecutor"]
+
+
+class Executor(Protocol):
+    """Runs one batch: ``await executor.execute(items, context, timeout)``."""
+
+    @property
+    def name(self) -> str:
+        """How errors and telemetry name this executor."""
+        ...
+
+    async def execute(
+        self, items: list[Item], context: Context, timeout: float | None
+    ) -> list[Any]:
+        """Return one result payload per item, in order (or raise)."""
+        ...
+
+
+@attrs.frozen
+class WorkerExecutor:
+    """Runs ``module.function(payloads)`` in a worker of the runtime's pool ``pool``."""
+
+    module: str
+    function: str
+    pool: str = "default"
+
+    @property
+    def name(self) -> str:
+        return f"{self.module}:{self.function}"
+
+    async def execute(
+        self, items: list[Item], context: Context, timeout: float | None
+    ) -> list[Any]:
+        pool = await current_pool(self.pool)
+        payloads = [item.payload for item in items]
+        results: list[Any] = await pool.call(
+            self.name, payloads, session_id=context.session_id, timeout=timeout
+        )
+        return results
+
+
+@attrs.frozen
+class ToolExecutor:
+    """Runs the tool ``command`` (see ``slither_actors.worker.tool``) in a pool's worker."""
+
+    command: str
+    pool: str = "default"
+
+    @property
+    def name(self) -> str:
+        return f"tool {self.command}"
+
+    async def execute(
+        self, items: list[Item], context: Context, timeout: float | None
+    ) -> list[Any]:
+        pool = await current_pool(self.pool)
+        payloads = [item.payload for item in items]
+        results: list[Any] = await pool.call(
+            Tool(self.command), payloads, session_id=context.session_id, timeout=timeout
+        )
+        return results
+
+
+@attrs.frozen
+class LocalExecutor:
+    """Runs ``function(payloads)`` in the parent: a sync or async function taking the
+    batch's payloads and returning one result each. With ``in_thread``, a sync function
+    runs in a worker thread so that it does not block the Trio loop."""
+
+    function: Callable[[list[Any]], Any]
+    in_thread: bool = False
+
+    @property
+    def name(self) -> str:
+        return getattr(self.function, "__qualname__", repr(self.function))
+
+    async def execute(
+        self, items: list[Item], context: Context, timeout: float | None
+    ) -> list[Any]:
+        payloads = [item.payload for item in items]
+        seconds = math.inf if timeout is None else timeout
+        with trio.move_on_after(seconds) as scope:
+            if self.in_thread:
+                results = await trio.to_thread.run_sync(self.function, payloads)
+            else:
+                results = self.function(payloads)
+                if inspect.isawaitable(results):
+                    results = await results
+        if scope.cancelled_caught:
+            raise CallTimeout(self.name, payloads, seconds, f"{self.name} ran over {seconds:g}s")
+        return results  # type: ignore[no-any-return]

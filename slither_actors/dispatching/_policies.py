@@ -1,0 +1,92 @@
+"""Error policies: what a failed batch becomes. Halt, skip, route, or retry first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from slither_actors.config import OnError
+from slither_actors.core import Backoff
+from slither_actors.item import Item
+
+__all__ = ["ErrorPolicy", "Halt", "Retry", "Route", "Skip", "as_policy", "describe"]
+
+
+@attrs.frozen
+class Halt:
+    """Stop the run at the first failure: `DispatchError`, with what had completed."""
+
+
+@attrs.frozen
+class Skip:
+    """Give the failed batch's items back unchanged, marked ``meta["skipped"] = True`` and
+    ``meta["error"]`` (a description of the failure)."""
+
+
+@attrs.frozen
+class Route:
+    """Replace each failed item with ``function(item, error)`` (for instance the item sent
+    to a dead-letter route)."""
+
+    function: Callable[[Item, BaseException], Item]
+
+
+def _retry_on_everything(error: BaseException) -> bool:
+    return True
+
+
+def _as_final(value: Any) -> Halt | Skip:
+    policy = as_policy(value)
+    if not isinstance(policy, Halt | Skip):
+        raise ValueError(f"a retry ends in 'halt' or 'skip', not {value!r}")
+    return policy
+
+
+_RETRY_BACKOFF = Backoff(initial=0.05, factor=2.0, maximum=2.0)
+
+
+@attrs.frozen
+class Retry:
+    """Run a failed batch again, up to ``max_attempts`` in all, waiting ``backoff`` between.
+
+    With ``isolate`` a failing batch of several items is split in halves, and each half is
+    tried on its own, down to single items: one poison item then costs only itself, not
+    its whole batch. ``retry_on`` (exception types, or a predicate) picks the failures
+    worth another try; the others, and whatever still fails after its attempts, go to
+    ``then`` (``"halt"`` or ``"skip"``).
+    """
+
+    max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
+    backoff: Backoff = _RETRY_BACKOFF
+    retry_on: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (Exception,)
+    isolate: bool = False
+    then: Halt | Skip = attrs.field(default=Halt(), converter=_as_final)
+
+    def retries(self, error: BaseException) -> bool:
+        """Whether ``error`` deserves another attempt."""
+        if isinstance(self.retry_on, tuple):
+            return isinstance(error, self.retry_on)
+        return bool(self.retry_on(error))
+
+
+ErrorPolicy = Halt | Skip | Route | Retry
+
+
+def as_policy(value: Any) -> ErrorPolicy:
+    """A policy from a policy, an `OnError`, or the strings ``"halt"`` and ``"skip"``."""
+    if isinstance(value, Halt | Skip | Route | Retry):
+        return value
+    if isinstance(value, OnError):
+        value = value.value
+    if value == "halt":
+        return Halt()
+    if value == "skip":
+        return Skip()
+    raise ValueError(f"on_error is 'halt', 'skip', Route(...) or Retry(...), not {value!r}")
+
+
+def describe(error: BaseException) -> str:
+    """``Type: message``, as failed items carry it in ``meta["error"]``."""
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,289 @@
+"""The bounded runner under dispatch: lazy input, bounded batches out, order, policies.
+
+``max_in_flight`` lanes each take a batch, run it through the executor under the error
+policy, and hand its items on. Batches are cut from the input only when a lane is free to
+take one, and a lane takes none while ``max_in_flight`` batches are taken but not yet
+handed on (in flight, or finished and waiting for an earlier one to keep the order). So
+the runner holds at most about ``max_in_flight * batch_size`` items beyond what its
+consumer has taken, however long the input.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any
+
+import attrs
+import trio
+
+from slither_actors import telemetry
+from slither_actors.config import Ordering
+from slither_actors.context import Context
+from slither_actors.core import Signal, open_own_nursery
+from slither_actors.dispatching._executors import Executor
+from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip, describe
+from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
+from slither_actors.errors import BatchLengthError
+from slither_actors.item import Item
+
+__all__ = ["BatchFailure", "Halted", "Runner", "execute_batch"]
+
+_BATCH_SPAN = ("slither", "dispatch", "batch")
+
+
+@attrs.frozen
+class BatchFailure:
+    """A record of items a batch could not process: which, why, after how many attempts."""
+
+    batch_ref: int
+    item_ids: tuple[int, ...]
+    reason: BaseException
+    attempts: int
+
+
+class Halted(Exception):
+    """A lane met a failure under `Halt`: the run stops."""
+
+    def __init__(self, reason: BaseException, batch_ref: int) -> None:
+        self.reason = reason
+        self.batch_ref = batch_ref
+        super().__init__(describe(reason))
+
+
+# Takes a finished batch's ref and items; batches come in ref order under `Ordering.PRESERVE`.
+Emit = Callable[[int, list[Item]], Awaitable[None]]
+
+
+def _wrap(values: Iterable[Any]) -> list[Item]:
+    """Items for input values: Items stay as they are, payloads get fresh ids."""
+    return [value if type(value) is Item else Item.wrap(value) for value in values]
+
+
+@attrs.define(eq=False)
+class Runner:
+    """One run: an input, an executor, a strategy, a window, an order and a policy."""
+
+    executor: Executor
+    strategy: BatchStrategy
+    max_in_flight: int
+    ordering: Ordering
+    policy: ErrorPolicy
+    timeout: float | None
+    context: Context
+    failures: list[BatchFailure] = attrs.Factory(list)
+    _source: Iterator[Any] | AsyncIterator[Any] | None = None
+    _source_lock: trio.Lock = attrs.Factory(trio.Lock)
+    _batcher: Any = None
+    _ready: collections.deque[list[Item]] = attrs.Factory(collections.deque)
+    _exhausted: bool = False
+    _next_ref: int = 1
+    _next_to_emit: int = 1
+    _unemitted: int = 0
+    _finished: dict[int, list[Item]] = attrs.Factory(dict)
+    _window: Signal = attrs.Factory(Signal)
+    _emit: Emit | None = None
+    _emitting: bool = False
+
+    async def run(self, items: Iterable[Any] | AsyncIterable[Any], emit: Emit) -> None:
+        """Process every item, handing finished items to ``emit`` batch by batch.
+
+        Raises `Halted` when the policy halts (the other batches in flight are cancelled).
+        """
+        self._source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)
+        self._batcher = self.strategy.batcher()
+        self._emit = emit
+        try:
+            async with open_own_nursery() as nursery:
+                for _ in range(self.max_in_flight):
+                    nursery.start_soon(self._lane)
+        except BaseExceptionGroup as group:  # two lanes halted at once: the first tells
+            halted, _ = group.split(Halted)
+            if halted is None:
+                raise
+            raise _first(halted) from None
+
+    def unfinished(self) -> list[tuple[int, list[Item]]]:
+        """Batches that finished but were not handed on, as ``(ref, items)`` in ref order."""
+        return sorted(self._finished.items())
+
+    # --- lanes ----------------------------------------------------------------------------
+
+    async def _lane(self) -> None:
+        while (taken := await self._take()) is not None:
+            ref, batch = taken
+            done = await self._process(ref, batch)
+            await self._hand_on(ref, done)
+
+    async def _take(self) -> tuple[int, list[Item]] | None:
+        while True:
+            if self._unemitted >= self.max_in_flight:
+                await self._window.wait()
+                continue
+            if self._ready:
+                ref = self._next_ref
+                self._next_ref += 1
+                self._unemitted += 1
+                return ref, self._ready.popleft()
+            if self._exhausted:
+                return None
+            await self._cut()
+
+    async def _cut(self) -> None:
+        """Take input until at least one batch is cut, or the input ends."""
+        source = self._source
+        if isinstance(source, AsyncIterator):
+            async with self._source_lock:  # one lane at a time pulls an async input
+                while not self._ready and not self._exhausted:
+                    try:
+                        value = await anext(source)
+                    except StopAsyncIteration:
+                        self._end_of_input()
+                    else:
+                        self._ready.extend(self._batcher.add(_wrap((value,))[0]))
+            return
+        assert source is not None
+        if isinstance(self.strategy, FixedBatch) and not self._ready:
+            # The common case in bulk: a slice of the input becomes a batch at once.
+            chunk = _wrap(itertools.islice(source, self.strategy.batch_size))
+            if chunk:
+                self._ready.append(chunk)
+            if len(chunk) < self.strategy.batch_size:
+                self._exhausted = True
+            return
+        while not self._ready and not self._exhausted:
+            try:
+                value = next(source)
+            except StopIteration:
+                self._end_of_input()
+            else:
+                self._ready.extend(self._batcher.add(_wrap((value,))[0]))
+
+    def _end_of_input(self) -> None:
+        self._ready.extend(self._batcher.flush())
+        self._exhausted = True
+
+    async def _hand_on(self, ref: int, done: list[Item]) -> None:
+        if self.ordering is Ordering.AS_COMPLETED:
+            self._unemitted -= 1
+            self._window.set()
+            if done:
+                assert self._emit is not None
+                await self._emit(ref, done)
+            return
+        self._finished[ref] = done
+        if ref != self._next_to_emit or self._emitting:
+            # An earlier batch is still out, or another lane is handing batches on: either
+            # way that lane hands this one on after its own, and this lane moves on.
+            return
+        self._emitting = True
+        try:
+            assert self._emit is not None
+            while (batch := self._finished.pop(self._next_to_emit, None)) is not None:
+                emitted = self._next_to_emit
+                self._next_to_emit += 1
+                self._unemitted -= 1
+                self._window.set()
+                if batch:
+                    await self._emit(emitted, batch)
+        finally:
+            self._emitting = False
+
+    # --- one batch, under the policy ------------------------------------------------------
+
+    async def _process(self, ref: int, batch: list[Item]) -> list[Item]:
+        policy = self.policy
+        if isinstance(policy, Retry):
+            return await self._retry(ref, batch, policy, 1)
+        try:
+            return await self._execute(ref, batch, 1)
+        except Exception as error:
+            return self._failed(policy, ref, batch, error, 1)
+
+    async def _retry(self, ref: int, batch: list[Item], policy: Retry, attempt: int) -> list[Item]:
+        while True:
+            try:
+                return await self._execute(ref, batch, attempt)
+            except Exception as error:
+                if not policy.retries(error):
+                    return self._failed(policy.then, ref, batch, error, attempt)
+                if policy.isolate and len(batch) > 1:
+                    # Halves, each tried on its own: good items are not held hostage.
+                    middle = len(batch) // 2
+                    first = await self._retry(ref, batch[:middle], policy, attempt)
+                    return first + await self._retry(ref, batch[middle:], policy, attempt)
+                if attempt >= policy.max_attempts:
+                    return self._failed(policy.then, ref, batch, error, attempt)
+                await trio.sleep(policy.backoff.delay(attempt))
+                attempt += 1
+
+    def _failed(
+        self,
+        policy: ErrorPolicy,
+        ref: int,
+        batch: list[Item],
+        error: BaseException,
+        attempts: int,
+    ) -> list[Item]:
+        self.failures.append(BatchFailure(ref, tuple(item.id for item in batch), error, attempts))
+        if isinstance(policy, Skip):
+            marks = {"skipped": True, "error": describe(error)}
+            return [item.put_meta(marks) for item in batch]
+        if isinstance(policy, Route):
+            return [policy.function(item, error) for item in batch]
+        assert isinstance(policy, Halt)
+        raise Halted(error, ref)
+
+    async def _execute(self, ref: int, batch: list[Item], attempt: int) -> list[Item]:
+        return await execute_batch(self.executor, ref, batch, self.context, self.timeout, attempt)
+
+
+async def execute_batch(
+    executor: Executor,
+    ref: int,
+    batch: list[Item],
+    context: Context,
+    timeout: float | None,
+    attempt: int = 1,
+) -> list[Item]:
+    """Run one batch through ``executor``: its result items, under a telemetry span.
+
+    Raises what the executor raised, or `BatchLengthError` when it returned a different
+    number of results than the batch had items.
+    """
+    if not telemetry.is_observed(_BATCH_SPAN):
+        return await _call(executor, ref, batch, context, timeout)
+    metadata = {
+        "batch_ref": ref,
+        "size": len(batch),
+        "attempt": attempt,
+        "executor": executor.name,
+        "pipe": context.pipe,
+        "stage": context.stage,
+    }
+    with telemetry.span(_BATCH_SPAN, metadata) as span:
+        done = await _call(executor, ref, batch, context, timeout)
+        span.measurements["count"] = len(done)
+    return done
+
+
+async def _call(
+    executor: Executor, ref: int, batch: list[Item], context: Context, timeout: float | None
+) -> list[Item]:
+    results = await executor.execute(batch, context, timeout)
+    if type(results) is not list or len(results) != len(batch):
+        count = len(results) if isinstance(results, list) else type(results).__name__
+        raise BatchLengthError(executor.name, ref, len(batch), count)
+    return [
+        Item(item.id, result, item.meta, item.route)
+        for item, result in zip(batch, results, strict=True)
+    ]
+
+
+def _first(group: BaseExceptionGroup[Halted]) -> Halted:
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    assert isinstance(leaf, Halted)
+    return leaf

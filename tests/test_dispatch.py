@@ -1,0 +1,448 @@
+"""Dispatch in the parent: the seed's cases, strategies, ordering, policies and laziness."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import slither_actors as sa
+from slither_actors import telemetry
+
+
+def doubled(payloads: list[int]) -> list[int]:
+    return [payload * 2 for payload in payloads]
+
+
+DOUBLE = sa.LocalExecutor(doubled)
+
+
+def payloads(items: list[sa.Item]) -> list[Any]:
+    return [item.payload for item in items]
+
+
+def sizes(batches: list[list[sa.Item]]) -> list[int]:
+    return [len(batch) for batch in batches]
+
+
+class Poison(Exception):
+    """What the test executors raise for a bad item."""
+
+
+def fails_on_bad(payloads: list[Any]) -> list[Any]:
+    if "bad" in payloads:
+        raise Poison(f"bad item among {len(payloads)}")
+    return [payload * 2 for payload in payloads]
+
+
+# --- the seed's cases -----------------------------------------------------------------------
+
+
+async def test_doubles_a_list_in_batches_of_two() -> None:
+    results = await sa.dispatch([1, 2, 3], executor=DOUBLE, batch_size=2, max_in_flight=2)
+    assert payloads(results) == [2, 4, 6]
+
+
+async def test_ten_items_in_batches_of_three_come_back_in_order() -> None:
+    results = await sa.dispatch(
+        range(1, 11), executor=sa.LocalExecutor(lambda xs: [x * 10 for x in xs]), batch_size=3
+    )
+    assert payloads(results) == [x * 10 for x in range(1, 11)]
+
+
+async def test_empty_input_gives_an_empty_list() -> None:
+    assert await sa.dispatch([], executor=DOUBLE) == []
+
+
+async def test_one_batch_holds_everything_below_the_batch_size() -> None:
+    calls: list[int] = []
+
+    def count(payloads: list[int]) -> list[int]:
+        calls.append(len(payloads))
+        return payloads
+
+    await sa.dispatch([1, 2, 3], executor=sa.LocalExecutor(count), batch_size=10)
+    assert calls == [3]
+
+
+async def test_halt_raises_with_the_completed_items_in_input_order() -> None:
+    items = [1, 2, "bad", 4, 5, 6]
+    with pytest.raises(sa.DispatchError) as caught:
+        await sa.dispatch(
+            items, executor=sa.LocalExecutor(fails_on_bad), batch_size=2, max_in_flight=1
+        )
+    error = caught.value
+    assert error.batch_ref == 2
+    assert isinstance(error.reason, Poison) and error.__cause__ is error.reason
+    assert payloads(error.partial_results) == [2, 4]
+
+
+async def test_skip_marks_every_item_of_a_failed_batch_and_keeps_the_rest() -> None:
+    results = await sa.dispatch(
+        [1, "bad", 3, 4], executor=sa.LocalExecutor(fails_on_bad), batch_size=2, on_error="skip"
+    )
+    assert payloads(results) == [1, "bad", 6, 8]
+    assert [item.meta.get("skipped", False) for item in results] == [True, True, False, False]
+    assert results[0].meta["error"] == "Poison: bad item among 2"
+
+
+async def test_call_batch_runs_one_batch_as_it_is() -> None:
+    results = await sa.call_batch([1, 2, 3], executor=DOUBLE)
+    assert payloads(results) == [2, 4, 6]
+    assert await sa.call_batch([], executor=DOUBLE) == []
+    with pytest.raises(Poison):
+        await sa.call_batch(["bad"], executor=sa.LocalExecutor(fails_on_bad))
+
+
+async def test_a_stream_of_five_in_batches_of_two() -> None:
+    async with sa.dispatch_stream(range(1, 6), executor=DOUBLE, batch_size=2) as results:
+        seen = [item.payload async for item in results]
+    assert seen == [2, 4, 6, 8, 10]
+
+
+def test_fixed_batch_cuts_seven_into_three_three_one() -> None:
+    assert sizes(sa.dispatching.split(sa.FixedBatch(3), range(7))) == [3, 3, 1]
+
+
+def test_weighted_batch_splits_before_the_limit_and_sends_heavy_items_alone() -> None:
+    strategy = sa.WeightedBatch(50, weight=lambda payload: payload)
+    batches = sa.dispatching.split(strategy, [10, 20, 30, 40, 50])
+    assert [payloads(batch) for batch in batches] == [[10, 20], [30], [40], [50]]
+    heavy = sa.dispatching.split(strategy, [10, 80, 10])
+    assert [payloads(batch) for batch in heavy] == [[10], [80], [10]]
+
+
+def test_key_partition_batches_a_key_together_in_input_order() -> None:
+    keys = ["a", "b", "a", "c", "b", "a"]
+    strategy = sa.KeyPartition(key=lambda payload: payload[0], max_batch=10)
+    batches = sa.dispatching.split(strategy, [(key, index) for index, key in enumerate(keys)])
+    assert len(batches) == 3
+    by_key = {batch[0].payload[0]: [payload[1] for payload in payloads(batch)] for batch in batches}
+    assert by_key == {"a": [0, 2, 5], "b": [1, 4], "c": [3]}
+
+
+def test_key_partition_lets_the_largest_group_go_when_too_much_is_held() -> None:
+    strategy = sa.KeyPartition(key=lambda payload: payload % 3, max_batch=10, max_held=4)
+    batches = sa.dispatching.split(strategy, [0, 1, 2, 3, 4])  # the fifth item is one too many
+    assert [payloads(batch) for batch in batches] == [[0, 3], [1, 4], [2]]
+
+
+async def test_batch_refs_count_from_one() -> None:
+    with telemetry.capture([("slither", "dispatch", "batch", "start")]) as seen:
+        await sa.dispatch(range(5), executor=DOUBLE, batch_size=2, max_in_flight=1)
+    assert [event.metadata["batch_ref"] for event in seen] == [1, 2, 3]
+
+
+# --- options and their errors -----------------------------------------------------------------
+
+
+async def test_defaults_come_from_the_runtime_settings() -> None:
+    calls: list[int] = []
+
+    def count(payloads: list[int]) -> list[int]:
+        calls.append(len(payloads))
+        return payloads
+
+    settings = sa.Settings(dispatch=sa.DispatchSettings(batch_size=4, on_error="skip"))
+    async with sa.open_runtime(settings):
+        results = await sa.dispatch(range(10), executor=sa.LocalExecutor(count))
+        skipped = await sa.dispatch(["bad"], executor=sa.LocalExecutor(fails_on_bad))
+    assert calls == [4, 4, 2] and len(results) == 10
+    assert skipped[0].meta["skipped"] is True
+    calls.clear()
+    await sa.dispatch(range(100), executor=sa.LocalExecutor(count))  # outside: the defaults
+    assert calls == [64, 36]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_in_flight": 0}, "max_in_flight"),
+        ({"timeout": -1.0}, "timeout"),
+        ({"ordering": "sideways"}, "sideways"),
+        ({"on_error": "explode"}, "explode"),
+        ({"batch_size": 3, "strategy": sa.FixedBatch(3)}, "not both"),
+    ],
+)
+async def test_bad_options_fail_before_anything_runs(options: dict[str, Any], message: str) -> None:
+    def never(payloads: list[Any]) -> list[Any]:
+        raise AssertionError("ran")
+
+    with pytest.raises(ValueError, match=message):
+        await sa.dispatch([1], executor=sa.LocalExecutor(never), **options)
+
+
+@pytest.mark.parametrize("function", [lambda xs: xs[:-1], lambda xs: tuple(xs), lambda xs: None])
+async def test_a_result_of_the_wrong_length_names_the_executor_batch_and_lengths(
+    function: Any,
+) -> None:
+    with pytest.raises(sa.DispatchError) as caught:
+        await sa.dispatch([1, 2, 3, 4], executor=sa.LocalExecutor(function), batch_size=2)
+    reason = caught.value.reason
+    assert isinstance(reason, sa.BatchLengthError)
+    assert reason.batch_ref == 1 and reason.expected == 2
+    assert "<lambda>" in str(reason) and "batch 1 of 2 items" in str(reason)
+
+
+async def test_items_keep_their_ids_meta_and_routes() -> None:
+    item = sa.Item.wrap(3, meta={"source": "test"}, route="odd")
+    (result,) = await sa.dispatch([item], executor=DOUBLE)
+    assert (result.id, result.payload, result.meta, result.route) == (item.id, 6, item.meta, "odd")
+
+
+# --- ordering -------------------------------------------------------------------------------
+
+
+async def sleep_for_payload(payloads: list[float]) -> list[float]:
+    await trio.sleep(sum(payloads))
+    return payloads
+
+
+async def test_as_completed_hands_on_batches_as_they_finish(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    delays = [0.5, 0.1, 0.3, 0.2]
+    executor = sa.LocalExecutor(sleep_for_payload)
+    finished = await sa.dispatch(
+        delays, executor=executor, batch_size=1, max_in_flight=4, ordering="as_completed"
+    )
+    assert payloads(finished) == [0.1, 0.2, 0.3, 0.5]
+    kept = await sa.dispatch(delays, executor=executor, batch_size=1, max_in_flight=4)
+    assert payloads(kept) == delays
+
+
+async def test_a_blocked_first_batch_stops_new_batches_at_the_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    release = trio.Event()
+    taken: list[int] = []
+
+    async def first_waits(payloads: list[int]) -> list[int]:
+        taken.extend(payloads)
+        if 0 in payloads:
+            await release.wait()
+        return payloads
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            lambda: sa.dispatch(
+                range(100), executor=sa.LocalExecutor(first_waits), batch_size=1, max_in_flight=3
+            )
+        )
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(taken) == [0, 1, 2]  # batch 0 in flight, 1 and 2 finished and held
+        release.set()
+    assert sorted(taken) == list(range(100))
+
+
+# --- laziness -------------------------------------------------------------------------------
+
+
+async def test_a_generator_is_read_only_as_far_as_the_window() -> None:
+    pulled: list[int] = []
+
+    def numbers() -> Iterator[int]:
+        for number in range(1_000_000):
+            pulled.append(number)
+            yield number
+
+    async with sa.dispatch_stream(
+        numbers(), executor=DOUBLE, batch_size=10, max_in_flight=2
+    ) as results:
+        first = []
+        async for item in results:
+            first.append(item.payload)
+            if len(first) == 15:
+                break
+        await trio.testing.wait_all_tasks_blocked()
+        # Two batches taken by the consumer, one waiting to be taken, two in the window.
+        assert len(pulled) == 10 * (2 + 1 + 2)
+    assert first == [number * 2 for number in range(15)]
+
+
+async def test_an_async_input_is_consumed_lazily_too() -> None:
+    pulled: list[int] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        for number in range(10_000):
+            pulled.append(number)
+            yield number
+
+    async with sa.dispatch_stream(
+        numbers(), executor=DOUBLE, batch_size=5, max_in_flight=2
+    ) as results:
+        async for item in results:
+            if item.payload == 8:
+                break
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(pulled) == 5 * (1 + 1 + 2)
+    results_all = await sa.dispatch(numbers(), executor=DOUBLE, batch_size=7)
+    assert payloads(results_all) == [number * 2 for number in range(10_000)]
+
+
+async def test_leaving_a_stream_early_cancels_what_is_in_flight() -> None:
+    cancelled: list[bool] = []
+
+    async def slow(payloads: list[int]) -> list[int]:
+        if payloads[0] > 0:
+            try:
+                await trio.sleep_forever()
+            except trio.Cancelled:
+                cancelled.append(True)
+                raise
+        return payloads
+
+    async with sa.dispatch_stream(
+        range(10), executor=sa.LocalExecutor(slow), batch_size=1, max_in_flight=3
+    ) as results:
+        async for _ in results:
+            break
+    assert cancelled == [True, True, True]
+
+
+async def test_a_halted_stream_hands_over_what_completed_then_raises() -> None:
+    seen: list[int] = []
+    with pytest.raises(sa.DispatchError) as caught:
+        async with sa.dispatch_stream(
+            [1, 2, 3, "bad", 5],
+            executor=sa.LocalExecutor(fails_on_bad),
+            batch_size=1,
+            max_in_flight=1,
+        ) as results:
+            async for item in results:
+                seen.append(item.payload)
+    assert seen == [2, 4, 6]
+    assert caught.value.batch_ref == 4 and caught.value.partial_results == []
+
+
+# --- error policies -------------------------------------------------------------------------
+
+
+async def test_route_replaces_each_failed_item() -> None:
+    def dead_letter(item: sa.Item, error: BaseException) -> sa.Item:
+        return item.with_route("dead").put_meta({"why": type(error).__name__})
+
+    results = await sa.dispatch(
+        [1, "bad", 3],
+        executor=sa.LocalExecutor(fails_on_bad),
+        batch_size=2,
+        on_error=sa.Route(dead_letter),
+    )
+    assert [(item.payload, item.route) for item in results] == [
+        (1, "dead"),
+        ("bad", "dead"),
+        (6, "default"),
+    ]
+    assert results[0].meta["why"] == "Poison"
+
+
+async def test_retry_runs_a_flaky_batch_again_after_a_backoff(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[float] = []
+
+    def flaky(payloads: list[int]) -> list[int]:
+        attempts.append(trio.current_time())
+        if len(attempts) < 3:
+            raise ConnectionError("try again")
+        return payloads
+
+    retry = sa.Retry(max_attempts=3, backoff=sa.Backoff(initial=1.0, factor=2.0, maximum=10.0))
+    results = await sa.dispatch([7], executor=sa.LocalExecutor(flaky), on_error=retry)
+    assert payloads(results) == [7]
+    assert [round(later - earlier, 3) for earlier, later in itertools.pairwise(attempts)] == [
+        1.0,
+        2.0,
+    ]
+
+
+async def test_retry_gives_up_after_its_attempts_and_then_halts_or_skips(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    calls: list[int] = []
+
+    def broken(payloads: list[int]) -> list[int]:
+        calls.append(1)
+        raise ConnectionError("down")
+
+    with pytest.raises(sa.DispatchError):
+        await sa.dispatch([1], executor=sa.LocalExecutor(broken), on_error=sa.Retry(2))
+    assert len(calls) == 2
+    skipped = await sa.dispatch(
+        [1], executor=sa.LocalExecutor(broken), on_error=sa.Retry(2, then="skip")
+    )
+    assert skipped[0].meta["skipped"] is True and len(calls) == 4
+
+
+async def test_retry_on_picks_the_failures_worth_another_try() -> None:
+    calls: list[int] = []
+
+    def wrong(payloads: list[int]) -> list[int]:
+        calls.append(1)
+        raise KeyError("not transient")
+
+    retry = sa.Retry(5, retry_on=(ConnectionError,), then="skip")
+    results = await sa.dispatch([1], executor=sa.LocalExecutor(wrong), on_error=retry)
+    assert results[0].meta["skipped"] is True and len(calls) == 1
+
+
+async def test_isolation_costs_a_poison_item_only_itself(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    items: list[Any] = list(range(50))
+    items[17] = "bad"
+    retry = sa.Retry(max_attempts=1, isolate=True, then="skip")
+    results = await sa.dispatch(
+        items, executor=sa.LocalExecutor(fails_on_bad), batch_size=50, on_error=retry
+    )
+    skipped = [item.payload for item in results if item.meta.get("skipped")]
+    assert skipped == ["bad"]
+    assert payloads(results) == [x * 2 if x != "bad" else "bad" for x in items]
+
+
+async def test_a_slow_local_batch_times_out_through_the_policy(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    results = await sa.dispatch(
+        [0.1, 9.0],
+        executor=sa.LocalExecutor(sleep_for_payload),
+        batch_size=1,
+        timeout=1.0,
+        on_error="skip",
+    )
+    assert results[0].meta == {} and results[1].meta["skipped"] is True
+    assert "CallTimeout" in results[1].meta["error"]
+
+
+async def test_a_sync_function_can_run_in_a_thread() -> None:
+    results = await sa.dispatch(range(6), executor=sa.LocalExecutor(doubled, in_thread=True))
+    assert payloads(results) == [0, 2, 4, 6, 8, 10]
+
+
+# --- telemetry ------------------------------------------------------------------------------
+
+
+async def test_each_batch_reports_start_and_stop_with_its_count() -> None:
+    names = [("slither", "dispatch", "batch", kind) for kind in ("start", "stop", "exception")]
+    context = sa.Context.new(pipe="orders").with_stage("score")
+    with telemetry.capture(names) as seen:
+        await sa.dispatch(
+            [1, 2, 3, "bad"],
+            executor=sa.LocalExecutor(fails_on_bad),
+            batch_size=2,
+            max_in_flight=1,
+            on_error="skip",
+            context=context,
+        )
+    kinds = [event.name[-1] for event in seen]
+    assert kinds == ["start", "stop", "start", "exception"]
+    start, stop = seen[0], seen[1]
+    assert start.metadata["batch_ref"] == 1 and start.metadata["size"] == 2
+    assert start.metadata["executor"] == "fails_on_bad"
+    assert (start.metadata["pipe"], start.metadata["stage"]) == ("orders", "score")
+    assert stop.measurements["count"] == 2 and stop.measurements["duration"] >= 0

@@ -283,6 +283,16 @@ async def test_a_failing_init_fails_the_start_and_skips_terminate(journal: list[
     assert journal == [("init", "a")]
 
 
+async def test_a_crash_keeps_its_own_cause(journal: list[Any]) -> None:
+    cause = KeyError("the root of it")
+    error = Crash("bad init")
+    error.__cause__ = cause
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(Crash) as caught:
+            await nursery.start(sa.run_actor, Journaling("a", journal, init_error=error))
+    assert caught.value is error and caught.value.__cause__ is cause
+
+
 @attrs.define
 class Deferring(sa.Actor):
     """Replies to ("later", key) only when ("answer", key, value) arrives."""

@@ -190,9 +190,14 @@ async def test_a_failed_reload_keeps_the_old_tables_and_raises() -> None:
 
 
 async def test_a_failing_first_load_fails_the_start_with_its_cause() -> None:
-    with pytest.raises(sa.StoreLoadFailed, match="'FailingStore' failed to load: OSError"):
+    with pytest.raises(
+        sa.StoreLoadFailed, match="'FailingStore' failed to load: OSError"
+    ) as caught:
         async with sa.open_store(FailingStore):
             pass  # pragma: no cover - never reached
+    assert (
+        isinstance(caught.value.__cause__, OSError) and caught.value.cause is caught.value.__cause__
+    )
 
 
 async def test_two_stores_of_one_class_keep_their_own_tables() -> None:

@@ -170,8 +170,8 @@ async def run_actor(
         await _exit(actor, running, reason, registry, name, initialised)
         if isinstance(reason, Exception) and reason is not exc:
             # The crash came out of the actor's own nursery; report the crash itself,
-            # not the group that carried it.
-            raise reason from None
+            # not the group that carried it, and keep the crash's own cause.
+            raise reason from reason.__cause__
         raise
     reason = life.stop_reason if life.stop_reason is not None else ExitReason.NORMAL
     await _exit(actor, running, reason, registry, name, initialised)

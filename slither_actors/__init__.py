@@ -274,6 +274,9 @@ if TYPE_CHECKING:
         TableKind as TableKind,
     )
     from slither_actors.store import (
+        TableLoader as TableLoader,
+    )
+    from slither_actors.store import (
         View as View,
     )
     from slither_actors.store import (
@@ -382,6 +385,7 @@ _HOMES = {
     "SupervisorRef": "slither_actors.core",
     "Table": "slither_actors.store",
     "TableKind": "slither_actors.store",
+    "TableLoader": "slither_actors.store",
     "Tool": "slither_actors.workers._pool",
     "ToolExecutor": "slither_actors.dispatching",
     "UnknownChild": "slither_actors.errors",

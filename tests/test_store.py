@@ -58,6 +58,7 @@ async def test_bulk_insert_of_100_and_write_events_with_counts() -> None:
     with sa.telemetry.capture([("slither", "store", "write")]) as writes:
         async with sa.open_store(FeatureStore, name="features") as store:
             count = await store.bulk_insert("features", ((f"k{n}", n) for n in range(100)))
+            assert await store.bulk_insert("features", []) == 0  # wrote nothing: no event
             await store.put("features", "one", 1)
             assert count == 100 and store.size("features") == 2 + 100 + 1
     assert [(event.measurements["count"], event.metadata["operation"]) for event in writes] == [
@@ -114,6 +115,23 @@ async def test_bags_keep_several_values_and_get_does_not_crash() -> None:
         assert (store.size("tags"), store.size("clicks")) == (2, 3)
         assert store.match("clicks", value="red") == [("item", "red"), ("item", "red")]
         assert store.lookup("tags", "other") == []
+        with pytest.raises(TypeError, match="is a bag"):
+            await store.update("tags", "item", str.upper)
+
+
+async def test_bad_writes_are_refused_in_the_caller_and_the_store_keeps_its_data() -> None:
+    async with sa.open_store(FeatureStore) as store:
+        await store.put("events", 10, "a")
+        with pytest.raises(TypeError):
+            await store.put("features", ["unhashable"], 1)
+        with pytest.raises(TypeError):
+            await store.put("events", "not comparable with 10", 1)
+        with pytest.raises(ValueError, match="item 1 of a bulk_insert is not a"):
+            await store.bulk_insert("features", [("k", 1), "oops"])
+        with pytest.raises(TypeError):
+            await store.bulk_insert("events", [(20, "b"), ("x", "c")])
+        assert store.ref.alive
+        assert store.size("features") == 2 and store.keys("events") == [10]
 
 
 async def test_tables_refuse_writes_that_bypass_the_store() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import slither_actors as sa
-from tests.pool_helpers import pool_settings
+from tests.pool_helpers import pool_settings, wait_until
 from tests.stores_for_tests import FeatureStore
 
 SETTINGS = sa.Settings(
@@ -41,6 +41,24 @@ async def test_session_views_are_reachable_only_while_their_session_is_registere
             assert whose == "run-1"  # the handler's ctx carries the calling session
         (after,) = await ask(runtime, question, session="run-1")
         assert after["error"] == "ViewNotFound"
+
+
+def restarted(runtime: sa.Runtime, before: sa.Store) -> bool:
+    try:
+        now = runtime.store(FeatureStore)
+    except sa.UnknownStore:  # between two incarnations
+        return False
+    return now is not before and now.ref.alive
+
+
+async def test_a_session_keeps_its_views_across_a_restart_of_their_store() -> None:
+    question = {"view": "lookup_feature", "params": {"key": "user:42"}}
+    async with sa.open_runtime(SETTINGS) as runtime:
+        first = runtime.store(FeatureStore)
+        with runtime.views.session("run-1", [first]):
+            await first.ref.cast("crash")  # stores take no casts: this one crashes it
+            await wait_until(lambda: restarted(runtime, first))
+            assert await ask(runtime, question, session="run-1") == [{"value": {"tier": "gold"}}]
 
 
 async def test_a_worker_may_not_read_another_sessions_view() -> None:
@@ -112,3 +130,13 @@ async def test_views_need_a_registered_name_and_a_valid_declaration() -> None:
         await registry.resolve("nothing", {}, None)
     with pytest.raises(ValueError, match="'sometimes' is not a valid ViewMode"):
         sa.view(mode="sometimes")(lambda self, params, ctx: None)
+
+
+async def test_a_store_whose_global_views_are_taken_does_not_start_and_is_not_listed() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        with pytest.raises(sa.ChildStartFailed) as caught:
+            await runtime.start_store(FeatureStore, name="second")
+        assert "already comes from store 'FeatureStore'" in str(caught.value.__cause__)
+        assert runtime.stores.names() == ["FeatureStore"]
+        (count,) = await ask(runtime, {"view": "tier_count", "params": {"tier": "gold"}})
+        assert count == 1  # the first store's global view still answers

@@ -1,10 +1,10 @@
 """Stores: in-memory tables owned by actors, read directly, written through the actor,
 reloaded atomically, and readable from worker processes through views."""
 
+from slither_actors.store._directory import StoreDirectory
 from slither_actors.store._store import (
     NOT_FOUND,
     Store,
-    StoreDirectory,
     open_store,
     store_child_spec,
 )

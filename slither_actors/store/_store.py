@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 import attrs
-import trio
 
 from slither_actors import telemetry
 from slither_actors.core import Actor, ChildSpec, Reason, open_own_nursery, run_actor
-from slither_actors.errors import NameTaken, StoreLoadFailed, UnknownStore, UnknownTable
+from slither_actors.errors import StoreLoadFailed, UnknownTable
+from slither_actors.store._directory import StoreDirectory
 from slither_actors.store._tables import (
     ANY,
+    BagTable,
+    OrderedSetTable,
     StoreTable,
     Table,
     TableLoader,
@@ -29,7 +32,7 @@ from slither_actors.store._tables import (
 )
 from slither_actors.store._views import View, ViewRegistry
 
-__all__ = ["NOT_FOUND", "Store", "StoreDirectory", "open_store", "store_child_spec"]
+__all__ = ["NOT_FOUND", "Store", "open_store", "store_child_spec"]
 
 
 class _NotFound:
@@ -75,36 +78,25 @@ class _Reload:
 
 @attrs.frozen
 class _Raised:
-    """An update function's exception, handed back to the caller: nothing was written."""
+    """A write's exception, handed back to the caller: nothing was written."""
 
     error: BaseException
 
 
-@attrs.define(eq=False)
-class StoreDirectory:
-    """The running stores of a runtime, by name."""
+def _unwrap(reply: Any) -> Any:
+    if isinstance(reply, _Raised):
+        raise reply.error
+    return reply
 
-    _stores: dict[str, Store] = attrs.Factory(dict)
 
-    def add(self, store: Store) -> None:
-        holder = self._stores.get(store.name)
-        if holder is not None and holder is not store and holder.ref.alive:
-            raise NameTaken(store.name, holder.ref.label)
-        self._stores[store.name] = store
-
-    def remove(self, store: Store) -> None:
-        if self._stores.get(store.name) is store:
-            del self._stores[store.name]
-
-    def get(self, name: str) -> Store:
-        """The running store ``name``; `UnknownStore` if there is none."""
-        store = self._stores.get(name)
-        if store is None:
-            raise UnknownStore(name, sorted(self._stores))
-        return store
-
-    def names(self) -> list[str]:
-        return sorted(self._stores)
+def _pair(index: int, item: Any) -> tuple[Any, Any]:
+    try:
+        key, value = item
+    except (TypeError, ValueError):
+        message = f"item {index} of a bulk_insert is not a (key, value) pair: {item!r}"
+        raise ValueError(message) from None
+    hash(key)
+    return key, value
 
 
 @attrs.define(eq=False)
@@ -164,10 +156,16 @@ class Store(Actor):
 
     async def init(self) -> None:
         self._tables = await self._build()
-        if self._directory is not None:
-            self._directory.add(self)
+        # terminate() does not run when init fails: undo what was done before the failure.
         if self._registry is not None:
             self._registry.add_store(self)
+        if self._directory is not None:
+            try:
+                self._directory.add(self)
+            except BaseException:
+                if self._registry is not None:
+                    self._registry.remove_store(self)
+                raise
 
     async def terminate(self, reason: Reason) -> None:
         if self._directory is not None:
@@ -232,32 +230,43 @@ class Store(Actor):
     # --- writes: serialized through the actor ---------------------------------------------
 
     async def put(self, table: str, key: Any, value: Any) -> None:
-        """Store ``value`` under ``key`` (a bag adds it to the key's values)."""
+        """Store ``value`` under ``key`` (a bag adds it to the key's values).
+
+        A key that cannot be stored (unhashable, or not comparable with an ordered_set's
+        keys) raises `TypeError` here; nothing is written and the store carries on.
+        """
         self.table(table)  # a wrong name fails here, in the caller, not in the store
-        await self.ref.call(_Put(table, key, value))
+        hash(key)
+        _unwrap(await self.ref.call(_Put(table, key, value)))
 
     async def update(self, table: str, key: Any, function: Callable[[Any], Any]) -> Any:
         """Replace the value of ``key`` with ``function(value)`` and return it, atomically.
 
         Returns `NOT_FOUND` (and writes nothing) if ``key`` is missing. If ``function``
         raises, nothing is written, the store carries on, and the exception is raised here.
+        Bags hold several values per key: update them with `delete` and `put`.
         """
-        self.table(table)
-        reply = await self.ref.call(_Update(table, key, function))
-        if isinstance(reply, _Raised):
-            raise reply.error
-        return reply
+        if isinstance(self.table(table), BagTable):
+            raise TypeError(f"update works on set and ordered_set tables; {table!r} is a bag")
+        return _unwrap(await self.ref.call(_Update(table, key, function)))
 
     async def delete(self, table: str, key: Any) -> bool:
         """Remove ``key`` (every value, in a bag); False if it was not there."""
         self.table(table)
-        deleted: bool = await self.ref.call(_Delete(table, key))
+        hash(key)
+        deleted: bool = _unwrap(await self.ref.call(_Delete(table, key)))
         return deleted
 
     async def bulk_insert(self, table: str, items: Iterable[tuple[Any, Any]]) -> int:
-        """Put every (key, value) of ``items`` in one write; return how many."""
+        """Put every (key, value) of ``items`` in one write; return how many.
+
+        Every item must be a pair with a hashable key, else `TypeError` or `ValueError`
+        here and nothing is written. For an ordered_set, keys that cannot be ordered with
+        the table's raise `TypeError` and nothing is written either.
+        """
         self.table(table)
-        count: int = await self.ref.call(_BulkInsert(table, list(items)))
+        pairs = [_pair(index, item) for index, item in enumerate(items)]
+        count: int = _unwrap(await self.ref.call(_BulkInsert(table, pairs)))
         return count
 
     async def reload(self) -> None:
@@ -271,6 +280,16 @@ class Store(Actor):
             raise outcome.error
 
     async def handle_call(self, message: Any) -> Any:
+        if isinstance(message, _Reload):
+            return await self._reload()
+        if isinstance(message, _Put | _Update | _Delete | _BulkInsert):
+            try:
+                return self._write(message)
+            except Exception as exc:  # a bad key, or the update function: refused, no crash
+                return _Raised(exc)
+        return await super().handle_call(message)
+
+    def _write(self, message: _Put | _Update | _Delete | _BulkInsert) -> Any:
         match message:
             case _Put(table, key, value):
                 self.table(table)._put(key, value)
@@ -281,10 +300,7 @@ class Store(Actor):
                 current = target.get(key, NOT_FOUND)
                 if current is NOT_FOUND:
                     return NOT_FOUND
-                try:
-                    new = function(current)
-                except Exception as exc:
-                    return _Raised(exc)
+                new = function(current)
                 target._put(key, new)
                 self._wrote(table, "update", 1)
                 return new
@@ -294,33 +310,35 @@ class Store(Actor):
                     self._wrote(table, "delete", 1)
                 return deleted
             case _BulkInsert(table, items):
-                count = fill(self.table(table), items)
-                self._wrote(table, "bulk_insert", count)
+                target = self.table(table)
+                if isinstance(target, OrderedSetTable):
+                    target.check_order([key for key, _ in items])
+                count = fill(target, items)
+                if count:
+                    self._wrote(table, "bulk_insert", count)
                 return count
-            case _Reload():
-                return await self._reload()
-        return await super().handle_call(message)
 
     async def _reload(self) -> _Raised | None:
         metadata = {"store": self.name}
-        telemetry.execute(("slither", "store", "reload", "start"), {}, metadata)
-        started = trio.current_time()
+        started = time.monotonic()
+        telemetry.execute(
+            ("slither", "store", "reload", "start"),
+            {"monotonic_time": started, "system_time": time.time()},
+            metadata,
+        )
         try:
             fresh = await self._build()
         except StoreLoadFailed as error:
-            telemetry.execute(
-                ("slither", "store", "reload", "stop"),
-                {"duration": trio.current_time() - started},
-                {**metadata, "ok": False, "error": error},
-            )
+            self._reloaded(started, {**metadata, "ok": False, "error": error})
             return _Raised(error)
         self._tables = fresh  # the swap: one assignment, seen whole by every reader
-        telemetry.execute(
-            ("slither", "store", "reload", "stop"),
-            {"duration": trio.current_time() - started},
-            {**metadata, "ok": True},
-        )
+        self._reloaded(started, {**metadata, "ok": True})
         return None
+
+    def _reloaded(self, started: float, metadata: dict[str, Any]) -> None:
+        ended = time.monotonic()
+        measurements = {"monotonic_time": ended, "duration": ended - started}
+        telemetry.execute(("slither", "store", "reload", "stop"), measurements, metadata)
 
     def _wrote(self, table: str, operation: str, count: int) -> None:
         telemetry.execute(

@@ -207,6 +207,13 @@ class OrderedSetTable(SetTable):
         """The largest key, or None for an empty table."""
         return self._sorted[-1] if self._sorted else None
 
+    def check_order(self, keys: list[Any]) -> None:
+        """Raise `TypeError` now if ``keys`` cannot be ordered among themselves and with
+        the table's keys, so that a bulk write fails before it has written anything."""
+        sorted(keys)
+        for key in keys:
+            bisect.bisect_left(self._sorted, key)
+
     def _put(self, key: Any, value: Any) -> None:
         if key not in self:
             bisect.insort(self._sorted, key)

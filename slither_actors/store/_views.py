@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -98,24 +99,31 @@ class ViewRegistry:
         return declared.scope if declared.scope is not None else self.default_scope
 
     def add_store(self, store: Store) -> None:
-        """Register the global views of ``store`` (called as it starts)."""
-        for declared in type(store).views.values():
-            if self.scope_of(declared) is ViewScope.GLOBAL:
-                taken = self._global.get(declared.name)
-                if taken is not None and taken.store is not store:
-                    raise ValueError(
-                        f"a global view named {declared.name!r} already comes from store "
-                        f"{taken.store.name!r}"
-                    )
-                self._global[declared.name] = _Bound(store, declared)
+        """Register the global views of ``store`` as it starts, and point the sessions that
+        used an earlier incarnation of it (a restart) at this one."""
+        mine = {
+            declared.name: declared
+            for declared in type(store).views.values()
+            if self.scope_of(declared) is ViewScope.GLOBAL
+        }
+        for name in mine:  # all checked before any is added
+            taken = self._global.get(name)
+            if taken is not None and taken.store is not store:
+                raise ValueError(
+                    f"a global view named {name!r} already comes from store {taken.store.name!r}"
+                )
+        for name, declared in mine.items():
+            self._global[name] = _Bound(store, declared)
+        for views in self._sessions.values():
+            for name, bound in list(views.items()):
+                if bound.store.name == store.name and bound.store is not store:
+                    views[name] = _Bound(store, bound.view)
 
     def remove_store(self, store: Store) -> None:
-        """Forget every view of ``store`` (called as it exits)."""
+        """Forget the global views of ``store`` as it exits. Sessions keep theirs: calls to
+        them fail with `ViewNotFound` until the store is back (see `add_store`)."""
         for name in [name for name, bound in self._global.items() if bound.store is store]:
             del self._global[name]
-        for views in self._sessions.values():
-            for name in [name for name, bound in views.items() if bound.store is store]:
-                del views[name]
 
     @contextmanager
     def session(self, session_id: str, stores: Iterable[Store]) -> Iterator[None]:
@@ -138,8 +146,10 @@ class ViewRegistry:
     def _find(self, name: str, session_id: str | None) -> _Bound:
         if session_id is not None:
             bound = self._sessions.get(session_id, {}).get(name)
-            if bound is not None:
+            if bound is not None and bound.store.ref.alive:
                 return bound
+            if bound is not None:  # its store is restarting, or has stopped
+                raise ViewNotFound(name, session_id)
         bound = self._global.get(name)
         if bound is not None:
             return bound
@@ -182,9 +192,10 @@ class ViewRegistry:
                 raise ViewTimeout(name, declared.timeout)
         else:
             # A sync handler cannot be interrupted; one that ran too long is reported so.
-            started = trio.current_time()
+            # It blocks the thread, so the time it took is the wall clock's, not Trio's.
+            started = time.monotonic()
             reply = declared.handler(bound.store, argument, context)
-            if trio.current_time() - started > declared.timeout:
+            if time.monotonic() - started > declared.timeout:
                 raise ViewTimeout(name, declared.timeout)
         if declared.mode is ViewMode.BATCH and (
             not isinstance(reply, list) or len(reply) != len(argument)

@@ -30,6 +30,7 @@ async def test_the_examples_module_lists_the_demos() -> None:
     output = await output_of("-m", "slither_actors.examples")
     assert "supervision" in output and "rest_for_one" in output
     assert "workers" in output and "broadcast" in output
+    assert "batch_stats" in output and "isolates" in output
 
 
 async def test_the_workers_demo_shows_a_crash_a_timeout_and_a_broadcast() -> None:
@@ -39,6 +40,14 @@ async def test_the_workers_demo_shows_a_crash_a_timeout_and_a_broadcast() -> Non
     assert "CallTimeout: call to slither_actors.examples.demo_workers:stall" in output
     assert "shout -> ['HELLO', 'POOL']" in output
     assert output.count("{'worker': ") == 2  # the broadcast reached both workers
+
+
+async def test_the_batch_stats_demo_isolates_the_poisoned_datasets() -> None:
+    output = await output_of("-m", "slither_actors.examples", "batch_stats")
+    assert "halt     DispatchError at batch " in output  # which poisoned batch: a race
+    assert "skip     125 described, 75 skipped" in output
+    assert "isolate  197 described, 3 skipped" in output
+    assert "skipped: ds017, ds090, ds151" in output
 
 
 async def test_the_supervision_demo_shows_restarts_escalation_and_telemetry() -> None:
@@ -54,7 +63,7 @@ async def test_the_supervision_demo_shows_restarts_escalation_and_telemetry() ->
 async def test_an_unknown_demo_is_an_error_listing_the_known_ones() -> None:
     result = await run_python("-m", "slither_actors.examples", "nope", check=False)
     assert result.returncode == 2
-    assert b"unknown demo nope; choose from supervision, workers" in result.stderr
+    assert b"unknown demo nope; choose from supervision, workers, batch_stats" in result.stderr
 
 
 async def test_the_quick_start_runs() -> None:

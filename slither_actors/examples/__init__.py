@@ -24,6 +24,12 @@ def _supervision() -> None:
     supervision.main()
 
 
+def _batch_stats() -> None:
+    from slither_actors.examples import batch_stats
+
+    batch_stats.main()
+
+
 def _workers() -> None:
     from slither_actors.examples import workers
 
@@ -42,6 +48,11 @@ DEMOS: dict[str, Demo] = {
             "workers",
             "a pool of worker processes: a crash, a timeout, print capture, broadcast",
             _workers,
+        ),
+        Demo(
+            "batch_stats",
+            "dispatch with a poisoned dataset: halt, skip, and retry that isolates it",
+            _batch_stats,
         ),
     ]
 }

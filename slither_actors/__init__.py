@@ -148,6 +148,9 @@ if TYPE_CHECKING:
     from slither_actors.dispatching import (
         dispatch_stream as dispatch_stream,
     )
+    from slither_actors.dispatching import (
+        split as split,
+    )
     from slither_actors.errors import (
         ActorExited as ActorExited,
     )
@@ -417,6 +420,7 @@ _HOMES = {
     "open_store": "slither_actors.store",
     "run": "slither_actors.runtime",
     "run_actor": "slither_actors.core",
+    "split": "slither_actors.dispatching",
     "telemetry": "slither_actors.telemetry",
     "view": "slither_actors.store",
 }

@@ -233,14 +233,14 @@ class BatchLengthError(SlitherError):
         self.batch_ref = batch_ref
         self.expected = expected
         self.got = got
-        super().__init__(
-            f"{executor} returned {got} results for batch {batch_ref} of {expected} items"
-        )
+        what = f"{got} results" if isinstance(got, int) else f"a {got}, not a list of results,"
+        super().__init__(f"{executor} returned {what} for batch {batch_ref} of {expected} items")
 
 
 class DispatchError(SlitherError):
     """A dispatch halted: ``reason`` is the failure, ``batch_ref`` the batch it hit, and
-    ``partial_results`` the items that had completed, in input order. The reason is chained."""
+    ``partial_results`` the completed items not yet handed over, in batch order (for
+    `dispatch`, every completed item). The reason is chained."""
 
     def __init__(self, reason: BaseException, batch_ref: int, partial_results: list[Any]) -> None:
         self.reason = reason
@@ -248,7 +248,7 @@ class DispatchError(SlitherError):
         self.partial_results = partial_results
         super().__init__(
             f"dispatch halted at batch {batch_ref}: {_describe_reason(reason)} "
-            f"({len(partial_results)} items had completed)"
+            f"({len(partial_results)} completed items in partial_results)"
         )
 
 

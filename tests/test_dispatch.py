@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -446,3 +447,97 @@ async def test_each_batch_reports_start_and_stop_with_its_count() -> None:
     assert start.metadata["executor"] == "fails_on_bad"
     assert (start.metadata["pipe"], start.metadata["stage"]) == ("orders", "score")
     assert stop.measurements["count"] == 2 and stop.measurements["duration"] >= 0
+
+
+# --- nothing completed is lost when a run halts ---------------------------------------------
+
+
+@pytest.mark.parametrize("ordering", ["preserve", "as_completed"])
+async def test_a_batch_waiting_for_a_slow_consumer_is_in_the_partial_results(
+    ordering: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def bad_later(payloads: list[Any]) -> list[Any]:
+        if "bad" in payloads:
+            await trio.sleep(0.1)
+            raise Poison("bad")
+        return [payload * 2 for payload in payloads]
+
+    seen: list[Any] = []
+    with pytest.raises(sa.DispatchError) as caught:
+        async with sa.dispatch_stream(
+            [1, "bad", 3, 4],
+            executor=sa.LocalExecutor(bad_later),
+            batch_size=1,
+            max_in_flight=2,
+            ordering=ordering,
+        ) as results:
+            await trio.sleep(0.5)  # busy: batch 1 waits to be taken while batch 2 fails
+            async for item in results:
+                seen.append(item.payload)
+    assert seen == [] and payloads(caught.value.partial_results) == [2]
+
+
+async def test_a_halt_during_isolation_keeps_the_halves_that_completed() -> None:
+    retry = sa.Retry(max_attempts=1, isolate=True)  # then halt
+    with pytest.raises(sa.DispatchError) as caught:
+        await sa.dispatch(
+            [1, 2, 3, "bad"], executor=sa.LocalExecutor(fails_on_bad), batch_size=4, on_error=retry
+        )
+    assert payloads(caught.value.partial_results) == [2, 4, 6]
+    assert "3 completed items in partial_results" in str(caught.value)
+
+
+async def test_a_failing_route_function_halts_the_run_with_its_error() -> None:
+    def broken_route(item: sa.Item, error: BaseException) -> sa.Item:
+        raise LookupError("no dead-letter queue")
+
+    with pytest.raises(sa.DispatchError) as caught:
+        await sa.dispatch(
+            [1, "bad"], executor=sa.LocalExecutor(fails_on_bad), on_error=sa.Route(broken_route)
+        )
+    assert isinstance(caught.value.reason, LookupError)
+    assert isinstance(caught.value.reason.__context__, Poison)
+
+
+# --- timeouts of local functions and validation of strategies --------------------------------
+
+
+def block_for(payloads: list[float]) -> list[float]:
+    time.sleep(sum(payloads))
+    return payloads
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+async def test_a_sync_local_function_past_its_timeout_fails_its_batch(in_thread: bool) -> None:
+    results = await sa.dispatch(
+        [0.0, 0.3],
+        executor=sa.LocalExecutor(block_for, in_thread=in_thread),
+        batch_size=1,
+        timeout=0.1,
+        on_error="skip",
+    )
+    assert [bool(item.meta.get("skipped")) for item in results] == [False, True]
+    assert "CallTimeout" in results[1].meta["error"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: sa.FixedBatch(2.5),
+        lambda: sa.FixedBatch(0),
+        lambda: sa.KeyPartition(key=str, max_batch=1.5),
+        lambda: sa.KeyPartition(key=str, max_held=0),
+        lambda: sa.WeightedBatch(0),
+    ],
+)
+def test_strategies_refuse_sizes_that_are_not_counts(make: Any) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        make()
+
+
+async def test_a_result_that_is_not_a_list_is_named_as_such() -> None:
+    with pytest.raises(sa.DispatchError) as caught:
+        await sa.dispatch([1, 2], executor=sa.LocalExecutor(tuple))
+    assert "returned a tuple, not a list of results, for batch 1 of 2 items" in str(
+        caught.value.reason
+    )

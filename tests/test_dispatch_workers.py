@@ -162,3 +162,16 @@ async def test_a_halted_run_cancels_its_other_batches_and_leaves_the_pool_usable
         # The hanging batch was abandoned, not killed: it may still run in its worker (the
         # pool's call_timeout ends it), but nothing waits and both workers live.
         assert (stats.live, stats.waiting) == (2, 0) and stats.in_flight <= 1
+
+
+async def test_a_run_without_a_context_leaves_no_session_behind() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        pool = await runtime.pool("default")
+        await sa.dispatch(range(10), executor=PICKY, batch_size=2)
+        async with sa.dispatch_stream(range(10), executor=PICKY, batch_size=2) as results:
+            assert len([item async for item in results]) == 10
+        await sa.call_batch([1], executor=PICKY)
+        assert pool.stats().sessions == 0
+        kept = sa.Context.new(session_id="mine")
+        await sa.dispatch(range(4), executor=PICKY, context=kept)
+        assert pool.stats().sessions == 1  # a session the caller made is the caller's to end

@@ -9,7 +9,6 @@ from slither_actors.dispatching._executors import (
     WorkerExecutor,
 )
 from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip
-from slither_actors.dispatching._runner import BatchFailure
 from slither_actors.dispatching._strategies import (
     Batcher,
     BatchStrategy,
@@ -20,7 +19,6 @@ from slither_actors.dispatching._strategies import (
 )
 
 __all__ = [
-    "BatchFailure",
     "BatchStrategy",
     "Batcher",
     "ErrorPolicy",

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -20,6 +20,10 @@ from slither_actors.dispatching._runner import Halted, Runner, execute_batch
 from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
 from slither_actors.errors import DispatchError
 from slither_actors.item import Item
+from slither_actors.workers import pools_used
+
+if TYPE_CHECKING:
+    from slither_actors.workers._pool import WorkerPool
 
 __all__ = ["ResultStream", "call_batch", "dispatch", "dispatch_stream"]
 
@@ -48,8 +52,9 @@ async def dispatch(
     (default: the executor's own). Unset options come from the runtime's
     ``settings.dispatch`` (or the defaults: 64, 8, preserve, halt).
 
-    Under halt, raises `DispatchError` carrying the items that had completed, in input
-    order; the batches still in flight are cancelled.
+    Results come in batch order, which is input order except under `KeyPartition` (a
+    key's items travel together). Under halt, raises `DispatchError` carrying the items
+    that had completed, in batch order; the batches still in flight are cancelled.
     """
     runner = _runner(
         executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
@@ -60,10 +65,10 @@ async def dispatch(
         finished.append((ref, batch))
 
     try:
-        await runner.run(items, keep)
+        with _session_of(runner.context, context):
+            await runner.run(items, keep)
     except Halted as halted:
-        completed = sorted(finished + runner.unfinished(), key=lambda entry: entry[0])
-        partial = [item for _, batch in completed for item in batch]
+        partial = _in_batch_order(finished + runner.unfinished(halted))
         raise DispatchError(halted.reason, halted.batch_ref, partial) from halted.reason
     return [item for _, batch in finished for item in batch]
 
@@ -92,7 +97,7 @@ class ResultStream:
             if self.halted is None:
                 raise StopAsyncIteration from None
             halted, self.halted = self.halted, None
-            unsent = [item for _, batch in self._runner.unfinished() for item in batch]
+            unsent = _in_batch_order(self._runner.unfinished(halted))
             raise DispatchError(halted.reason, halted.batch_ref, unsent) from halted.reason
         self._position = 1
         return self._current[0]
@@ -138,15 +143,16 @@ async def dispatch_stream(
             except Halted as halted:
                 stream.halted = halted  # the consumer raises it once it has the rest
 
-    async with open_own_nursery() as nursery:
-        nursery.start_soon(produce)
-        try:
-            yield stream
-        finally:
-            # Cancel before closing, so that a blocked hand-over ends as cancelled rather
-            # than as a broken channel.
-            nursery.cancel_scope.cancel()
-            receive.close()
+    with _session_of(runner.context, context):
+        async with open_own_nursery() as nursery:
+            nursery.start_soon(produce)
+            try:
+                yield stream
+            finally:
+                # Cancel before closing, so that a blocked hand-over ends as cancelled
+                # rather than as a broken channel.
+                nursery.cancel_scope.cancel()
+                receive.close()
 
 
 async def call_batch(
@@ -164,8 +170,30 @@ async def call_batch(
     items = [value if type(value) is Item else Item.wrap(value) for value in batch]
     if not items:
         return []
-    context = context if context is not None else Context.new()
-    return await execute_batch(executor, 1, items, context, _checked_timeout(timeout))
+    run_context = context if context is not None else Context.new()
+    with _session_of(run_context, context):
+        return await execute_batch(executor, 1, items, run_context, _checked_timeout(timeout))
+
+
+@contextmanager
+def _session_of(context: Context, given: Context | None) -> Iterator[None]:
+    """While a run whose session id was made up for it goes on, note the pools it uses;
+    afterwards end its session there, so that pools do not keep bindings nobody reuses."""
+    if given is not None:
+        yield
+        return
+    used: set[WorkerPool] = set()
+    token = pools_used.set(used)
+    try:
+        yield
+    finally:
+        pools_used.reset(token)
+        for pool in used:
+            pool.end_session(context.session_id)
+
+
+def _in_batch_order(batches: list[tuple[int, list[Item]]]) -> list[Item]:
+    return [item for _, batch in sorted(batches, key=lambda entry: entry[0]) for item in batch]
 
 
 def _runner(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -87,7 +88,12 @@ class ToolExecutor:
 class LocalExecutor:
     """Runs ``function(payloads)`` in the parent: a sync or async function taking the
     batch's payloads and returning one result each. With ``in_thread``, a sync function
-    runs in a worker thread so that it does not block the Trio loop."""
+    runs in a worker thread so that it does not block the Trio loop.
+
+    Past the timeout an async function is cancelled and a thread is abandoned (it runs on,
+    its result dropped); a plain sync function cannot be interrupted, so one that ran over
+    has its result dropped. Each way the batch fails with `CallTimeout`.
+    """
 
     function: Callable[[list[Any]], Any]
     in_thread: bool = False
@@ -101,13 +107,18 @@ class LocalExecutor:
     ) -> list[Any]:
         payloads = [item.payload for item in items]
         seconds = math.inf if timeout is None else timeout
+        started, overran = time.monotonic(), False
         with trio.move_on_after(seconds) as scope:
             if self.in_thread:
-                results = await trio.to_thread.run_sync(self.function, payloads)
+                results = await trio.to_thread.run_sync(
+                    self.function, payloads, abandon_on_cancel=True
+                )
             else:
                 results = self.function(payloads)
                 if inspect.isawaitable(results):
                     results = await results
-        if scope.cancelled_caught:
+                else:  # it blocked the loop throughout, so only the wall clock saw it run
+                    overran = time.monotonic() - started > seconds
+        if scope.cancelled_caught or overran:
             raise CallTimeout(self.name, payloads, seconds, f"{self.name} ran over {seconds:g}s")
         return results  # type: ignore[no-any-return]

@@ -49,6 +49,7 @@ class Halted(Exception):
     def __init__(self, reason: BaseException, batch_ref: int) -> None:
         self.reason = reason
         self.batch_ref = batch_ref
+        self.completed: list[Item] = []  # items of the halted batch that did complete
         super().__init__(describe(reason))
 
 
@@ -104,9 +105,13 @@ class Runner:
                 raise
             raise _first(halted) from None
 
-    def unfinished(self) -> list[tuple[int, list[Item]]]:
-        """Batches that finished but were not handed on, as ``(ref, items)`` in ref order."""
-        return sorted(self._finished.items())
+    def unfinished(self, halted: Halted | None = None) -> list[tuple[int, list[Item]]]:
+        """Batches that completed but were not handed on, as ``(ref, items)``, with the
+        items of the ``halted`` batch that completed before it halted."""
+        batches = list(self._finished.items())
+        if halted is not None and halted.completed:
+            batches.append((halted.batch_ref, halted.completed))
+        return batches
 
     # --- lanes ----------------------------------------------------------------------------
 
@@ -165,14 +170,17 @@ class Runner:
         self._exhausted = True
 
     async def _hand_on(self, ref: int, done: list[Item]) -> None:
+        # A batch stays in `_finished` until the hand-over is through, so that a run halted
+        # meanwhile still counts it among the completed (`unfinished`).
+        self._finished[ref] = done
         if self.ordering is Ordering.AS_COMPLETED:
             self._unemitted -= 1
             self._window.set()
             if done:
                 assert self._emit is not None
                 await self._emit(ref, done)
+            del self._finished[ref]
             return
-        self._finished[ref] = done
         if ref != self._next_to_emit or self._emitting:
             # An earlier batch is still out, or another lane is handing batches on: either
             # way that lane hands this one on after its own, and this lane moves on.
@@ -180,13 +188,14 @@ class Runner:
         self._emitting = True
         try:
             assert self._emit is not None
-            while (batch := self._finished.pop(self._next_to_emit, None)) is not None:
+            while (batch := self._finished.get(self._next_to_emit)) is not None:
                 emitted = self._next_to_emit
                 self._next_to_emit += 1
                 self._unemitted -= 1
                 self._window.set()
                 if batch:
                     await self._emit(emitted, batch)
+                del self._finished[emitted]
         finally:
             self._emitting = False
 
@@ -212,7 +221,12 @@ class Runner:
                     # Halves, each tried on its own: good items are not held hostage.
                     middle = len(batch) // 2
                     first = await self._retry(ref, batch[:middle], policy, attempt)
-                    return first + await self._retry(ref, batch[middle:], policy, attempt)
+                    try:
+                        second = await self._retry(ref, batch[middle:], policy, attempt)
+                    except Halted as halted:
+                        halted.completed[:0] = first  # the first half did complete
+                        raise
+                    return first + second
                 if attempt >= policy.max_attempts:
                     return self._failed(policy.then, ref, batch, error, attempt)
                 await trio.sleep(policy.backoff.delay(attempt))
@@ -231,7 +245,11 @@ class Runner:
             marks = {"skipped": True, "error": describe(error)}
             return [item.put_meta(marks) for item in batch]
         if isinstance(policy, Route):
-            return [policy.function(item, error) for item in batch]
+            try:
+                return [policy.function(item, error) for item in batch]
+            except Exception as route_error:  # the route itself failed: nowhere to go
+                route_error.__context__ = error
+                raise Halted(route_error, ref) from None
         assert isinstance(policy, Halt)
         raise Halted(error, ref)
 
@@ -273,8 +291,8 @@ async def _call(
 ) -> list[Item]:
     results = await executor.execute(batch, context, timeout)
     if type(results) is not list or len(results) != len(batch):
-        count = len(results) if isinstance(results, list) else type(results).__name__
-        raise BatchLengthError(executor.name, ref, len(batch), count)
+        got = len(results) if isinstance(results, list) else type(results).__name__
+        raise BatchLengthError(executor.name, ref, len(batch), got)
     return [
         Item(item.id, result, item.meta, item.route)
         for item, result in zip(batch, results, strict=True)

@@ -37,15 +37,20 @@ class BatchStrategy(Protocol):
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValueError(f"{attribute.name} must be a number above 0, not {value!r}")
+
+
+def _count(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be an int, 1 or more, not {value!r}")
 
 
 @attrs.frozen
 class FixedBatch:
     """Batches of ``batch_size`` items; the last one may be smaller."""
 
-    batch_size: int = attrs.field(validator=_positive)
+    batch_size: int = attrs.field(validator=_count)
 
     def batcher(self) -> Batcher:
         return _FixedBatcher(self.batch_size)
@@ -118,8 +123,8 @@ class KeyPartition:
     """
 
     key: Callable[[Any], Hashable]
-    max_batch: int = attrs.field(default=64, validator=_positive)
-    max_held: int | None = None
+    max_batch: int = attrs.field(default=64, validator=_count)
+    max_held: int | None = attrs.field(default=None, validator=attrs.validators.optional(_count))
 
     def batcher(self) -> Batcher:
         held = self.max_held if self.max_held is not None else 8 * self.max_batch

@@ -14,11 +14,18 @@ from slither_actors.errors import NoRuntime
 if TYPE_CHECKING:
     from slither_actors.workers._pool import Tool, WorkerPool
 
-__all__ = ["Tool", "current_pool", "pool_finder"]
+__all__ = ["Tool", "current_pool", "pool_finder", "pools_used"]
 
 # Set by the runtime: finds (or starts) its pool by name.
 pool_finder: ContextVar[Callable[[str], Awaitable[WorkerPool]] | None] = ContextVar(
     "slither_actors_pool_finder", default=None
+)
+
+
+# Set by a run that made up its own session id: collects the pools its calls reached, so
+# that the run can end its session in each of them when it is over.
+pools_used: ContextVar[set[WorkerPool] | None] = ContextVar(
+    "slither_actors_pools_used", default=None
 )
 
 
@@ -27,7 +34,11 @@ async def current_pool(name: str = "default") -> WorkerPool:
     find = pool_finder.get()
     if find is None:
         raise NoRuntime(f"pool {name!r} lives in a runtime; open one with open_runtime()")
-    return await find(name)
+    pool = await find(name)
+    used = pools_used.get()
+    if used is not None:
+        used.add(pool)
+    return pool
 
 
 def __getattr__(name: str) -> Any:

@@ -53,6 +53,7 @@ class Runtime:
     root: SupervisorRef = attrs.field(init=False)  # set as soon as the tree has started
 
     _pool_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
+    _pools: dict[str, WorkerPool] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
     def services(self) -> SupervisorRef:
@@ -74,12 +75,16 @@ class Runtime:
         its workers are ready. Raises `LookupError` for an unknown name and `PoolClosed`
         while the pool restarts.
         """
+        cached = self._pools.get(name)
+        if cached is not None and not cached.closed:
+            return cached  # the common case, once per batch of a dispatch: no search
         pools = self._running_child(self.root, "pools")
         for child in pools.which_children():
             if child.id == f"pool {name}":
                 if not child.running:
                     raise PoolClosed(name)
                 running: WorkerPool = child.value
+                self._pools[name] = running
                 return running
         if name != "default":
             known = ", ".join(pool.name for pool in self.settings.pools) or "none"

@@ -14,6 +14,7 @@ import trio
 from slither_actors.config import Ordering, settings_in_use
 from slither_actors.context import Context
 from slither_actors.core import open_own_nursery
+from slither_actors.dispatching._batch import Batch
 from slither_actors.dispatching._executors import Executor
 from slither_actors.dispatching._policies import as_policy
 from slither_actors.dispatching._runner import Halted, Runner, execute_batch
@@ -167,12 +168,13 @@ async def call_batch(
     Returns one result item per input item; raises what the executor raised, or
     `BatchLengthError` if it returned a different number of results.
     """
-    items = [value if type(value) is Item else Item.wrap(value) for value in batch]
-    if not items:
+    values = list(batch)
+    if not values:
         return []
     run_context = context if context is not None else Context.new()
     with _session_of(run_context, context):
-        return await execute_batch(executor, 1, items, run_context, _checked_timeout(timeout))
+        checked = _checked_timeout(timeout)
+        return await execute_batch(executor, 1, Batch.of_values(values), run_context, checked)
 
 
 @contextmanager

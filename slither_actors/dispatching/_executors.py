@@ -25,7 +25,11 @@ __all__ = ["Executor", "LocalExecutor", "ToolExecutor", "WorkerExecutor"]
 
 
 class Executor(Protocol):
-    """Runs one batch: ``await executor.execute(items, context, timeout)``."""
+    """Runs one batch: ``await executor.execute(items, context, timeout)``.
+
+    The executors here also have ``execute_payloads(payloads, context, timeout)``, which
+    dispatch calls instead when present, so that it need not make input items for them.
+    """
 
     @property
     def name(self) -> str:
@@ -54,8 +58,14 @@ class WorkerExecutor:
     async def execute(
         self, items: list[Item], context: Context, timeout: float | None
     ) -> list[Any]:
+        """Run the items' payloads; return one result each."""
+        return await self.execute_payloads([item.payload for item in items], context, timeout)
+
+    async def execute_payloads(
+        self, payloads: list[Any], context: Context, timeout: float | None
+    ) -> list[Any]:
+        """Run ``payloads`` in a worker of the pool; return one result each."""
         pool = await current_pool(self.pool)
-        payloads = [item.payload for item in items]
         results: list[Any] = await pool.call(
             self.name, payloads, session_id=context.session_id, timeout=timeout
         )
@@ -76,8 +86,14 @@ class ToolExecutor:
     async def execute(
         self, items: list[Item], context: Context, timeout: float | None
     ) -> list[Any]:
+        """Run the items' payloads; return one result each."""
+        return await self.execute_payloads([item.payload for item in items], context, timeout)
+
+    async def execute_payloads(
+        self, payloads: list[Any], context: Context, timeout: float | None
+    ) -> list[Any]:
+        """Run the tool on ``payloads`` in a worker of the pool; return one result each."""
         pool = await current_pool(self.pool)
-        payloads = [item.payload for item in items]
         results: list[Any] = await pool.call(
             Tool(self.command), payloads, session_id=context.session_id, timeout=timeout
         )
@@ -105,7 +121,13 @@ class LocalExecutor:
     async def execute(
         self, items: list[Item], context: Context, timeout: float | None
     ) -> list[Any]:
-        payloads = [item.payload for item in items]
+        """Run the function on the items' payloads; return its results."""
+        return await self.execute_payloads([item.payload for item in items], context, timeout)
+
+    async def execute_payloads(
+        self, payloads: list[Any], context: Context, timeout: float | None
+    ) -> list[Any]:
+        """Run the function on ``payloads``; return its results."""
         seconds = math.inf if timeout is None else timeout
         started, overran = time.monotonic(), False
         with trio.move_on_after(seconds) as scope:

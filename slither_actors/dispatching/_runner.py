@@ -22,6 +22,7 @@ from slither_actors import telemetry
 from slither_actors.config import Ordering
 from slither_actors.context import Context
 from slither_actors.core import Signal, open_own_nursery
+from slither_actors.dispatching._batch import Batch
 from slither_actors.dispatching._executors import Executor
 from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip, describe
 from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
@@ -57,11 +58,6 @@ class Halted(Exception):
 Emit = Callable[[int, list[Item]], Awaitable[None]]
 
 
-def _wrap(values: Iterable[Any]) -> list[Item]:
-    """Items for input values: Items stay as they are, payloads get fresh ids."""
-    return [value if type(value) is Item else Item.wrap(value) for value in values]
-
-
 @attrs.define(eq=False)
 class Runner:
     """One run: an input, an executor, a strategy, a window, an order and a policy."""
@@ -77,7 +73,8 @@ class Runner:
     _source: Iterator[Any] | AsyncIterator[Any] | None = None
     _source_lock: trio.Lock = attrs.Factory(trio.Lock)
     _batcher: Any = None
-    _ready: collections.deque[list[Item]] = attrs.Factory(collections.deque)
+    _pending: list[Any] = attrs.Factory(list)  # FixedBatch: values of the batch being cut
+    _ready: collections.deque[Batch] = attrs.Factory(collections.deque)
     _exhausted: bool = False
     _next_ref: int = 1
     _next_to_emit: int = 1
@@ -121,7 +118,7 @@ class Runner:
             done = await self._process(ref, batch)
             await self._hand_on(ref, done)
 
-    async def _take(self) -> tuple[int, list[Item]] | None:
+    async def _take(self) -> tuple[int, Batch] | None:
         while True:
             if self._unemitted >= self.max_in_flight:
                 await self._window.wait()
@@ -146,14 +143,14 @@ class Runner:
                     except StopAsyncIteration:
                         self._end_of_input()
                     else:
-                        self._ready.extend(self._batcher.add(_wrap((value,))[0]))
+                        self._add(value)
             return
         assert source is not None
-        if isinstance(self.strategy, FixedBatch) and not self._ready:
+        if isinstance(self.strategy, FixedBatch) and not self._pending:
             # The common case in bulk: a slice of the input becomes a batch at once.
-            chunk = _wrap(itertools.islice(source, self.strategy.batch_size))
+            chunk = list(itertools.islice(source, self.strategy.batch_size))
             if chunk:
-                self._ready.append(chunk)
+                self._ready.append(Batch.of_values(chunk))
             if len(chunk) < self.strategy.batch_size:
                 self._exhausted = True
             return
@@ -163,10 +160,23 @@ class Runner:
             except StopIteration:
                 self._end_of_input()
             else:
-                self._ready.extend(self._batcher.add(_wrap((value,))[0]))
+                self._add(value)
+
+    def _add(self, value: Any) -> None:
+        if isinstance(self.strategy, FixedBatch):  # values wait as they are, not as Items
+            self._pending.append(value)
+            if len(self._pending) >= self.strategy.batch_size:
+                self._ready.append(Batch.of_values(self._pending))
+                self._pending = []
+            return
+        item = value if type(value) is Item else Item.wrap(value)
+        self._ready.extend(Batch.of_items(batch) for batch in self._batcher.add(item))
 
     def _end_of_input(self) -> None:
-        self._ready.extend(self._batcher.flush())
+        if self._pending:
+            self._ready.append(Batch.of_values(self._pending))
+            self._pending = []
+        self._ready.extend(Batch.of_items(batch) for batch in self._batcher.flush())
         self._exhausted = True
 
     async def _hand_on(self, ref: int, done: list[Item]) -> None:
@@ -201,7 +211,7 @@ class Runner:
 
     # --- one batch, under the policy ------------------------------------------------------
 
-    async def _process(self, ref: int, batch: list[Item]) -> list[Item]:
+    async def _process(self, ref: int, batch: Batch) -> list[Item]:
         policy = self.policy
         if isinstance(policy, Retry):
             return await self._retry(ref, batch, policy, 1)
@@ -210,7 +220,7 @@ class Runner:
         except Exception as error:
             return self._failed(policy, ref, batch, error, 1)
 
-    async def _retry(self, ref: int, batch: list[Item], policy: Retry, attempt: int) -> list[Item]:
+    async def _retry(self, ref: int, batch: Batch, policy: Retry, attempt: int) -> list[Item]:
         while True:
             try:
                 return await self._execute(ref, batch, attempt)
@@ -219,10 +229,10 @@ class Runner:
                     return self._failed(policy.then, ref, batch, error, attempt)
                 if policy.isolate and len(batch) > 1:
                     # Halves, each tried on its own: good items are not held hostage.
-                    middle = len(batch) // 2
-                    first = await self._retry(ref, batch[:middle], policy, attempt)
+                    front, back = batch.halves()
+                    first = await self._retry(ref, front, policy, attempt)
                     try:
-                        second = await self._retry(ref, batch[middle:], policy, attempt)
+                        second = await self._retry(ref, back, policy, attempt)
                     except Halted as halted:
                         halted.completed[:0] = first  # the first half did complete
                         raise
@@ -236,31 +246,31 @@ class Runner:
         self,
         policy: ErrorPolicy,
         ref: int,
-        batch: list[Item],
+        batch: Batch,
         error: BaseException,
         attempts: int,
     ) -> list[Item]:
-        self.failures.append(BatchFailure(ref, tuple(item.id for item in batch), error, attempts))
+        self.failures.append(BatchFailure(ref, tuple(batch.ids), error, attempts))
         if isinstance(policy, Skip):
             marks = {"skipped": True, "error": describe(error)}
-            return [item.put_meta(marks) for item in batch]
+            return [item.put_meta(marks) for item in batch.items()]
         if isinstance(policy, Route):
             try:
-                return [policy.function(item, error) for item in batch]
+                return [policy.function(item, error) for item in batch.items()]
             except Exception as route_error:  # the route itself failed: nowhere to go
                 route_error.__context__ = error
                 raise Halted(route_error, ref) from None
         assert isinstance(policy, Halt)
         raise Halted(error, ref)
 
-    async def _execute(self, ref: int, batch: list[Item], attempt: int) -> list[Item]:
+    async def _execute(self, ref: int, batch: Batch, attempt: int) -> list[Item]:
         return await execute_batch(self.executor, ref, batch, self.context, self.timeout, attempt)
 
 
 async def execute_batch(
     executor: Executor,
     ref: int,
-    batch: list[Item],
+    batch: Batch,
     context: Context,
     timeout: float | None,
     attempt: int = 1,
@@ -287,16 +297,17 @@ async def execute_batch(
 
 
 async def _call(
-    executor: Executor, ref: int, batch: list[Item], context: Context, timeout: float | None
+    executor: Executor, ref: int, batch: Batch, context: Context, timeout: float | None
 ) -> list[Item]:
-    results = await executor.execute(batch, context, timeout)
+    execute_payloads = getattr(executor, "execute_payloads", None)
+    if execute_payloads is not None:
+        results = await execute_payloads(batch.payloads, context, timeout)
+    else:
+        results = await executor.execute(batch.items(), context, timeout)
     if type(results) is not list or len(results) != len(batch):
         got = len(results) if isinstance(results, list) else type(results).__name__
         raise BatchLengthError(executor.name, ref, len(batch), got)
-    return [
-        Item(item.id, result, item.meta, item.route)
-        for item, result in zip(batch, results, strict=True)
-    ]
+    return batch.results(results)
 
 
 def _first(group: BaseExceptionGroup[Halted]) -> Halted:

@@ -258,6 +258,11 @@ class WorkerPool:
             if worker.alive
         ]
 
+    @property
+    def closed(self) -> bool:
+        """True once the pool is stopping or has stopped (it takes no more calls)."""
+        return self._state.closed
+
     def stats(self) -> PoolStats:
         """How many workers are live, how many calls run and wait, how many sessions."""
         state = self._state

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-__all__ = ["DEFAULT_ROUTE", "Item", "new_ids"]
+__all__ = ["DEFAULT_ROUTE", "NO_META", "Item", "new_ids"]
 
 DEFAULT_ROUTE = "default"
+# The meta of an item without any: one read-only empty mapping shared by all of them.
+NO_META: Mapping[str, Any] = MappingProxyType({})
 
 # itertools.count is advanced atomically under the GIL, so ids stay unique even when items
 # are wrapped from worker threads.
@@ -29,12 +32,14 @@ class Item:
 
     Items are immutable: `update_payload`, `put_meta` and `with_route` return new items.
     The id identifies the input item for its whole journey, so results, error records and
-    fan-out children can always be traced back to it. ``meta`` must not be mutated in place.
+    fan-out children can always be traced back to it. The items made here carry ``meta``
+    as a read-only mapping; an item built with a dict of your own must not have it changed
+    in place either.
     """
 
     id: int
     payload: Any
-    meta: Mapping[str, Any] = attrs.field(factory=dict)
+    meta: Mapping[str, Any] = attrs.field(default=NO_META, repr=lambda meta: repr(dict(meta)))
     route: str = DEFAULT_ROUTE
 
     @classmethod
@@ -45,12 +50,12 @@ class Item:
         route: str = DEFAULT_ROUTE,
     ) -> Item:
         """Wrap one payload in a new item with a fresh, unique id."""
-        return cls(_next_id(), payload, dict(meta) if meta else {}, route)
+        return cls(_next_id(), payload, MappingProxyType(dict(meta)) if meta else NO_META, route)
 
     @classmethod
     def wrap_many(cls, payloads: Iterable[Any]) -> list[Item]:
         """Wrap each payload in a new item; the ids are unique and ascending in input order."""
-        return [cls(_next_id(), payload, {}, DEFAULT_ROUTE) for payload in payloads]
+        return [cls(_next_id(), payload, NO_META, DEFAULT_ROUTE) for payload in payloads]
 
     def update_payload(self, payload: Any) -> Item:
         """A copy with a new payload; id, meta and route are kept."""
@@ -58,7 +63,7 @@ class Item:
 
     def put_meta(self, meta: Mapping[str, Any]) -> Item:
         """A copy whose meta is this item's meta merged with ``meta`` (``meta`` wins)."""
-        return Item(self.id, self.payload, {**self.meta, **meta}, self.route)
+        return Item(self.id, self.payload, MappingProxyType({**self.meta, **meta}), self.route)
 
     def with_route(self, route: str) -> Item:
         """A copy with a new route; id, payload and meta are kept."""

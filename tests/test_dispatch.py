@@ -196,6 +196,17 @@ async def test_items_keep_their_ids_meta_and_routes() -> None:
     assert (result.id, result.payload, result.meta, result.route) == (item.id, 6, item.meta, "odd")
 
 
+async def test_payloads_and_items_mixed_in_one_batch_keep_what_they_carry() -> None:
+    marked = sa.Item.wrap(10, meta={"source": "feed"}, route="odd")
+    results = await sa.dispatch([1, marked, 2], executor=DOUBLE, batch_size=3)
+    assert payloads(results) == [2, 20, 4]
+    assert results[1].id == marked.id and results[1].meta == {"source": "feed"}
+    assert results[0].id < results[2].id and marked.id not in (results[0].id, results[2].id)
+    assert [item.route for item in results] == ["default", "odd", "default"]
+    with pytest.raises(TypeError):  # meta is never to be changed in place
+        results[0].meta["x"] = 1  # type: ignore[index]
+
+
 # --- ordering -------------------------------------------------------------------------------
 
 

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from slither_actors.item import DEFAULT_ROUTE, Item, new_ids
+from slither_actors.item import DEFAULT_ROUTE, NO_META, Item, new_ids
 
 __all__ = ["Batch"]
-
-# The meta of a result whose input had none: one read-only empty mapping for all of them.
-_NO_META: Mapping[str, Any] = MappingProxyType({})
 
 
 @attrs.define(slots=True, eq=False)
@@ -75,6 +71,6 @@ class Batch:
     def results(self, values: list[Any]) -> list[Item]:
         """One item per value: the input item's id, meta and route with the value as payload."""
         if self.metas is None or self.routes is None:
-            metas, routes = itertools.repeat(_NO_META), itertools.repeat(DEFAULT_ROUTE)
+            metas, routes = itertools.repeat(NO_META), itertools.repeat(DEFAULT_ROUTE)
             return list(map(Item, self.ids, values, metas, routes))
         return list(map(Item, self.ids, values, self.metas, self.routes))

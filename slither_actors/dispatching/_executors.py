@@ -43,8 +43,23 @@ class Executor(Protocol):
         ...
 
 
+class _PayloadExecutor:
+    """What every executor here shares: `execute` hands the payloads to `execute_payloads`."""
+
+    async def execute(
+        self, items: list[Item], context: Context, timeout: float | None
+    ) -> list[Any]:
+        """Run the items' payloads; return one result each."""
+        return await self.execute_payloads([item.payload for item in items], context, timeout)
+
+    async def execute_payloads(
+        self, payloads: list[Any], context: Context, timeout: float | None
+    ) -> list[Any]:
+        raise NotImplementedError
+
+
 @attrs.frozen
-class WorkerExecutor:
+class WorkerExecutor(_PayloadExecutor):
     """Runs ``module.function(payloads)`` in a worker of the runtime's pool ``pool``."""
 
     module: str
@@ -55,25 +70,15 @@ class WorkerExecutor:
     def name(self) -> str:
         return f"{self.module}:{self.function}"
 
-    async def execute(
-        self, items: list[Item], context: Context, timeout: float | None
-    ) -> list[Any]:
-        """Run the items' payloads; return one result each."""
-        return await self.execute_payloads([item.payload for item in items], context, timeout)
-
     async def execute_payloads(
         self, payloads: list[Any], context: Context, timeout: float | None
     ) -> list[Any]:
         """Run ``payloads`` in a worker of the pool; return one result each."""
-        pool = await current_pool(self.pool)
-        results: list[Any] = await pool.call(
-            self.name, payloads, session_id=context.session_id, timeout=timeout
-        )
-        return results
+        return await _in_pool(self.pool, self.name, payloads, context, timeout)
 
 
 @attrs.frozen
-class ToolExecutor:
+class ToolExecutor(_PayloadExecutor):
     """Runs the tool ``command`` (see ``slither_actors.worker.tool``) in a pool's worker."""
 
     command: str
@@ -83,25 +88,25 @@ class ToolExecutor:
     def name(self) -> str:
         return f"tool {self.command}"
 
-    async def execute(
-        self, items: list[Item], context: Context, timeout: float | None
-    ) -> list[Any]:
-        """Run the items' payloads; return one result each."""
-        return await self.execute_payloads([item.payload for item in items], context, timeout)
-
     async def execute_payloads(
         self, payloads: list[Any], context: Context, timeout: float | None
     ) -> list[Any]:
         """Run the tool on ``payloads`` in a worker of the pool; return one result each."""
-        pool = await current_pool(self.pool)
-        results: list[Any] = await pool.call(
-            Tool(self.command), payloads, session_id=context.session_id, timeout=timeout
-        )
-        return results
+        return await _in_pool(self.pool, Tool(self.command), payloads, context, timeout)
+
+
+async def _in_pool(
+    name: str, target: str | Tool, payloads: list[Any], context: Context, timeout: float | None
+) -> list[Any]:
+    pool = await current_pool(name)
+    results: list[Any] = await pool.call(
+        target, payloads, session_id=context.session_id, timeout=timeout
+    )
+    return results
 
 
 @attrs.frozen
-class LocalExecutor:
+class LocalExecutor(_PayloadExecutor):
     """Runs ``function(payloads)`` in the parent: a sync or async function taking the
     batch's payloads and returning one result each. With ``in_thread``, a sync function
     runs in a worker thread so that it does not block the Trio loop.
@@ -117,12 +122,6 @@ class LocalExecutor:
     @property
     def name(self) -> str:
         return getattr(self.function, "__qualname__", repr(self.function))
-
-    async def execute(
-        self, items: list[Item], context: Context, timeout: float | None
-    ) -> list[Any]:
-        """Run the function on the items' payloads; return its results."""
-        return await self.execute_payloads([item.payload for item in items], context, timeout)
 
     async def execute_payloads(
         self, payloads: list[Any], context: Context, timeout: float | None

@@ -176,6 +176,9 @@ if TYPE_CHECKING:
         HandlerAlreadyAttached as HandlerAlreadyAttached,
     )
     from slither_actors.errors import (
+        ItemFailed as ItemFailed,
+    )
+    from slither_actors.errors import (
         MailboxFull as MailboxFull,
     )
     from slither_actors.errors import (
@@ -192,6 +195,12 @@ if TYPE_CHECKING:
     )
     from slither_actors.errors import (
         PayloadError as PayloadError,
+    )
+    from slither_actors.errors import (
+        PipeDefinitionError as PipeDefinitionError,
+    )
+    from slither_actors.errors import (
+        PipeError as PipeError,
     )
     from slither_actors.errors import (
         PoolClosed as PoolClosed,
@@ -243,6 +252,48 @@ if TYPE_CHECKING:
     )
     from slither_actors.item import DEFAULT_ROUTE as DEFAULT_ROUTE
     from slither_actors.item import Item as Item
+    from slither_actors.pipe import (
+        Cardinality as Cardinality,
+    )
+    from slither_actors.pipe import (
+        ErrorRecord as ErrorRecord,
+    )
+    from slither_actors.pipe import (
+        FailItem as FailItem,
+    )
+    from slither_actors.pipe import (
+        LocalStage as LocalStage,
+    )
+    from slither_actors.pipe import (
+        Pipe as Pipe,
+    )
+    from slither_actors.pipe import (
+        PipeResult as PipeResult,
+    )
+    from slither_actors.pipe import (
+        PipeStream as PipeStream,
+    )
+    from slither_actors.pipe import (
+        RouterStage as RouterStage,
+    )
+    from slither_actors.pipe import (
+        RouteTo as RouteTo,
+    )
+    from slither_actors.pipe import (
+        SkipItem as SkipItem,
+    )
+    from slither_actors.pipe import (
+        ToOutput as ToOutput,
+    )
+    from slither_actors.pipe import (
+        WorkerStage as WorkerStage,
+    )
+    from slither_actors.pipe import (
+        run_pipe as run_pipe,
+    )
+    from slither_actors.pipe import (
+        stream_pipe as stream_pipe,
+    )
     from slither_actors.runtime import (
         Runtime as Runtime,
     )
@@ -331,6 +382,7 @@ _HOMES = {
     "BridgeSettings": "slither_actors.config",
     "BroadcastReply": "slither_actors.workers._pool",
     "CallTimeout": "slither_actors.errors",
+    "Cardinality": "slither_actors.pipe",
     "ChildCounts": "slither_actors.core",
     "ChildInfo": "slither_actors.core",
     "ChildKind": "slither_actors.core",
@@ -345,14 +397,18 @@ _HOMES = {
     "DispatchSettings": "slither_actors.config",
     "DuplicateChild": "slither_actors.errors",
     "DynamicSupervisor": "slither_actors.core",
+    "ErrorRecord": "slither_actors.pipe",
     "Executor": "slither_actors.dispatching",
     "ExitReason": "slither_actors.core",
+    "FailItem": "slither_actors.pipe",
     "FixedBatch": "slither_actors.dispatching",
     "Halt": "slither_actors.dispatching",
     "HandlerAlreadyAttached": "slither_actors.errors",
     "Item": "slither_actors.item",
+    "ItemFailed": "slither_actors.errors",
     "KeyPartition": "slither_actors.dispatching",
     "LocalExecutor": "slither_actors.dispatching",
+    "LocalStage": "slither_actors.pipe",
     "MailboxFull": "slither_actors.errors",
     "MaxChildrenReached": "slither_actors.errors",
     "NOT_FOUND": "slither_actors.store",
@@ -362,6 +418,11 @@ _HOMES = {
     "OnError": "slither_actors.config",
     "Ordering": "slither_actors.config",
     "PayloadError": "slither_actors.errors",
+    "Pipe": "slither_actors.pipe",
+    "PipeDefinitionError": "slither_actors.errors",
+    "PipeError": "slither_actors.errors",
+    "PipeResult": "slither_actors.pipe",
+    "PipeStream": "slither_actors.pipe",
     "PoolClosed": "slither_actors.errors",
     "PoolSaturated": "slither_actors.errors",
     "PoolSettings": "slither_actors.config",
@@ -373,10 +434,13 @@ _HOMES = {
     "ResultStream": "slither_actors.dispatching",
     "Retry": "slither_actors.dispatching",
     "Route": "slither_actors.dispatching",
+    "RouteTo": "slither_actors.pipe",
+    "RouterStage": "slither_actors.pipe",
     "Runtime": "slither_actors.runtime",
     "SessionLost": "slither_actors.errors",
     "Settings": "slither_actors.config",
     "Skip": "slither_actors.dispatching",
+    "SkipItem": "slither_actors.pipe",
     "SlitherError": "slither_actors.errors",
     "Stoppable": "slither_actors.core",
     "Store": "slither_actors.store",
@@ -389,6 +453,7 @@ _HOMES = {
     "Table": "slither_actors.store",
     "TableKind": "slither_actors.store",
     "TableLoader": "slither_actors.store",
+    "ToOutput": "slither_actors.pipe",
     "Tool": "slither_actors.workers._pool",
     "ToolExecutor": "slither_actors.dispatching",
     "UnknownChild": "slither_actors.errors",
@@ -407,6 +472,7 @@ _HOMES = {
     "WorkerExecutor": "slither_actors.dispatching",
     "WorkerInfo": "slither_actors.workers._pool",
     "WorkerPool": "slither_actors.workers._pool",
+    "WorkerStage": "slither_actors.pipe",
     "WorkerStartFailed": "slither_actors.errors",
     "call_batch": "slither_actors.dispatching",
     "current_registry": "slither_actors.core",
@@ -420,7 +486,9 @@ _HOMES = {
     "open_store": "slither_actors.store",
     "run": "slither_actors.runtime",
     "run_actor": "slither_actors.core",
+    "run_pipe": "slither_actors.pipe",
     "split": "slither_actors.dispatching",
+    "stream_pipe": "slither_actors.pipe",
     "telemetry": "slither_actors.telemetry",
     "view": "slither_actors.store",
 }

@@ -252,6 +252,49 @@ class DispatchError(SlitherError):
         )
 
 
+# --- pipes --------------------------------------------------------------------------------------
+
+
+class PipeDefinitionError(SlitherError, ValueError):
+    """A pipe's declaration is wrong; raised when its class is defined."""
+
+    def __init__(self, pipe: str, stage: str | None, problem: str) -> None:
+        self.pipe = pipe
+        self.stage = stage
+        self.problem = problem
+        where = f"pipe {pipe!r}" + (f", stage {stage!r}" if stage is not None else "")
+        super().__init__(f"{where}: {problem}")
+
+
+class ItemFailed(SlitherError):
+    """A stage handler failed an item on purpose, by returning ``FailItem(reason)``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class PipeError(SlitherError):
+    """A pipe run halted: at ``stage``, on the item ``item_id``, for ``reason`` (chained).
+
+    ``partial`` is the run's result so far: what had reached the outputs, and the error
+    records of the items that had failed before.
+    """
+
+    def __init__(
+        self, pipe: str, stage: str, item_id: int | None, reason: BaseException, partial: Any
+    ) -> None:
+        self.pipe = pipe
+        self.stage = stage
+        self.item_id = item_id
+        self.reason = reason
+        self.partial = partial
+        item = f", item {item_id}" if item_id is not None else ""
+        super().__init__(
+            f"pipe {pipe!r} halted at stage {stage!r}{item}: {_describe_reason(reason)}"
+        )
+
+
 # --- stores and views -------------------------------------------------------------------------
 
 

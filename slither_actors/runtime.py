@@ -24,7 +24,13 @@ from slither_actors.core import (
     use_registry,
 )
 from slither_actors.errors import ConfigError, NoRuntime, PoolClosed
-from slither_actors.store import Store, StoreDirectory, ViewRegistry, store_child_spec
+from slither_actors.store import (
+    Store,
+    StoreDirectory,
+    ViewRegistry,
+    active_stores,
+    store_child_spec,
+)
 from slither_actors.workers import pool_finder
 from slither_actors.workers._pool import WorkerPool, pool_child_spec
 
@@ -192,6 +198,7 @@ async def open_runtime(
     # finds this runtime, its registry and its pools.
     token, finder = _current.set(runtime), pool_finder.set(runtime.pool)
     settings_token = active_settings.set(loaded)
+    stores_token = active_stores.set((directory, views))
     try:
         with use_registry(registry):
             async with open_own_nursery() as nursery:
@@ -201,6 +208,7 @@ async def open_runtime(
                 finally:
                     runtime.root.request_stop()
     finally:
+        active_stores.reset(stores_token)
         active_settings.reset(settings_token)
         pool_finder.reset(finder)
         _current.reset(token)

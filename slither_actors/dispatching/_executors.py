@@ -21,7 +21,7 @@ from slither_actors.errors import CallTimeout
 from slither_actors.item import Item
 from slither_actors.workers import Tool, current_pool
 
-__all__ = ["Executor", "LocalExecutor", "ToolExecutor", "WorkerExecutor"]
+__all__ = ["Executor", "LocalExecutor", "PayloadExecutor", "ToolExecutor", "WorkerExecutor"]
 
 
 class Executor(Protocol):
@@ -43,7 +43,7 @@ class Executor(Protocol):
         ...
 
 
-class _PayloadExecutor:
+class PayloadExecutor:
     """What every executor here shares: `execute` hands the payloads to `execute_payloads`."""
 
     async def execute(
@@ -59,7 +59,7 @@ class _PayloadExecutor:
 
 
 @attrs.frozen
-class WorkerExecutor(_PayloadExecutor):
+class WorkerExecutor(PayloadExecutor):
     """Runs ``module.function(payloads)`` in a worker of the runtime's pool ``pool``."""
 
     module: str
@@ -78,7 +78,7 @@ class WorkerExecutor(_PayloadExecutor):
 
 
 @attrs.frozen
-class ToolExecutor(_PayloadExecutor):
+class ToolExecutor(PayloadExecutor):
     """Runs the tool ``command`` (see ``slither_actors.worker.tool``) in a pool's worker."""
 
     command: str
@@ -106,7 +106,7 @@ async def _in_pool(
 
 
 @attrs.frozen
-class LocalExecutor(_PayloadExecutor):
+class LocalExecutor(PayloadExecutor):
     """Runs ``function(payloads)`` in the parent: a sync or async function taking the
     batch's payloads and returning one result each. With ``in_thread``, a sync function
     runs in a worker thread so that it does not block the Trio loop.

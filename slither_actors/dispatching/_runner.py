@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import trio
@@ -29,29 +30,27 @@ from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
 from slither_actors.errors import BatchLengthError
 from slither_actors.item import Item
 
-__all__ = ["BatchFailure", "Halted", "Runner", "execute_batch"]
+__all__ = ["Halted", "Receiver", "Runner", "execute_batch"]
 
 _BATCH_SPAN = ("slither", "dispatch", "batch")
-
-
-@attrs.frozen
-class BatchFailure:
-    """A record of items a batch could not process: which, why, after how many attempts."""
-
-    batch_ref: int
-    item_ids: tuple[int, ...]
-    reason: BaseException
-    attempts: int
 
 
 class Halted(Exception):
     """A lane met a failure under `Halt`: the run stops."""
 
-    def __init__(self, reason: BaseException, batch_ref: int) -> None:
+    def __init__(self, reason: BaseException, batch_ref: int, item_id: int) -> None:
         self.reason = reason
         self.batch_ref = batch_ref
+        self.item_id = item_id  # the first item of the batch (or half) that failed
         self.completed: list[Item] = []  # items of the halted batch that did complete
         super().__init__(describe(reason))
+
+
+@runtime_checkable
+class Receiver(Protocol):
+    """An input read with ``await receive()`` until `trio.EndOfChannel` (a trio channel)."""
+
+    async def receive(self) -> Any: ...
 
 
 # Takes a finished batch's ref and items; batches come in ref order under `Ordering.PRESERVE`.
@@ -69,8 +68,12 @@ class Runner:
     policy: ErrorPolicy
     timeout: float | None
     context: Context
-    failures: list[BatchFailure] = attrs.Factory(list)
-    _source: Iterator[Any] | AsyncIterator[Any] | None = None
+    # Seconds a partial batch may wait, from its first item, for more items from a
+    # `Receiver` input (None: until the batch is full or the input ends).
+    linger: float | None = None
+    _source: Iterator[Any] | AsyncIterator[Any] | Receiver | None = None
+    _held: int = 0  # items taken from the input that are in no batch yet
+    _held_since: float = 0.0  # when the first of them was taken
     _source_lock: trio.Lock = attrs.Factory(trio.Lock)
     _batcher: Any = None
     _pending: list[Any] = attrs.Factory(list)  # FixedBatch: values of the batch being cut
@@ -84,12 +87,20 @@ class Runner:
     _emit: Emit | None = None
     _emitting: bool = False
 
-    async def run(self, items: Iterable[Any] | AsyncIterable[Any], emit: Emit) -> None:
+    async def run(self, items: Iterable[Any] | AsyncIterable[Any] | Receiver, emit: Emit) -> None:
         """Process every item, handing finished items to ``emit`` batch by batch.
 
-        Raises `Halted` when the policy halts (the other batches in flight are cancelled).
+        ``items`` is an iterable, an async iterable, or a `Receiver` (a channel: read with
+        ``receive()`` until `trio.EndOfChannel`, which is what lets a partial batch go after
+        ``linger`` without losing an item). Raises `Halted` when the policy halts (the other
+        batches in flight are cancelled).
         """
-        self._source = aiter(items) if isinstance(items, AsyncIterable) else iter(items)
+        if isinstance(items, Receiver):
+            self._source = items
+        elif isinstance(items, AsyncIterable):
+            self._source = aiter(items)
+        else:
+            self._source = iter(items)
         self._batcher = self.strategy.batcher()
         self._emit = emit
         try:
@@ -135,6 +146,10 @@ class Runner:
     async def _cut(self) -> None:
         """Take input until at least one batch is cut, or the input ends."""
         source = self._source
+        if isinstance(source, Receiver):
+            async with self._source_lock:
+                await self._cut_received(source)
+            return
         if isinstance(source, AsyncIterator):
             async with self._source_lock:  # one lane at a time pulls an async input
                 while not self._ready and not self._exhausted:
@@ -162,22 +177,48 @@ class Runner:
             else:
                 self._add(value)
 
+    async def _cut_received(self, source: Receiver) -> None:
+        while not self._ready and not self._exhausted:
+            deadline = math.inf
+            if self._held and self.linger is not None:
+                deadline = self._held_since + self.linger
+            with trio.move_on_at(deadline):
+                try:
+                    value = await source.receive()
+                except trio.EndOfChannel:
+                    self._end_of_input()
+                else:
+                    self._add(value)
+                continue
+            self._flush()  # the linger is over: a partial batch leaves as it is
+
     def _add(self, value: Any) -> None:
+        if not self._held:
+            self._held_since = trio.current_time()
+        self._held += 1
         if isinstance(self.strategy, FixedBatch):  # values wait as they are, not as Items
             self._pending.append(value)
             if len(self._pending) >= self.strategy.batch_size:
                 self._ready.append(Batch.of_values(self._pending))
                 self._pending = []
+                self._held = 0
             return
         item = value if type(value) is Item else Item.wrap(value)
-        self._ready.extend(Batch.of_items(batch) for batch in self._batcher.add(item))
+        for batch in self._batcher.add(item):
+            self._ready.append(Batch.of_items(batch))
+            self._held -= len(batch)
 
     def _end_of_input(self) -> None:
+        self._flush()
+        self._exhausted = True
+
+    def _flush(self) -> None:
+        """Every item held in a partial batch leaves, in the batches it is in."""
         if self._pending:
             self._ready.append(Batch.of_values(self._pending))
             self._pending = []
         self._ready.extend(Batch.of_items(batch) for batch in self._batcher.flush())
-        self._exhausted = True
+        self._held = 0
 
     async def _hand_on(self, ref: int, done: list[Item]) -> None:
         # A batch stays in `_finished` until the hand-over is through, so that a run halted
@@ -250,18 +291,17 @@ class Runner:
         error: BaseException,
         attempts: int,
     ) -> list[Item]:
-        self.failures.append(BatchFailure(ref, tuple(batch.ids), error, attempts))
         if isinstance(policy, Skip):
-            marks = {"skipped": True, "error": describe(error)}
+            marks = {"skipped": True, "error": describe(error), "attempts": attempts}
             return [item.put_meta(marks) for item in batch.items()]
         if isinstance(policy, Route):
             try:
                 return [policy.function(item, error) for item in batch.items()]
             except Exception as route_error:  # the route itself failed: nowhere to go
                 route_error.__context__ = error
-                raise Halted(route_error, ref) from None
+                raise Halted(route_error, ref, batch.ids[0]) from None
         assert isinstance(policy, Halt)
-        raise Halted(error, ref)
+        raise Halted(error, ref, batch.ids[0])
 
     async def _execute(self, ref: int, batch: Batch, attempt: int) -> list[Item]:
         return await execute_batch(self.executor, ref, batch, self.context, self.timeout, attempt)

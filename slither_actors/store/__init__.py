@@ -1,7 +1,7 @@
 """Stores: in-memory tables owned by actors, read directly, written through the actor,
 reloaded atomically, and readable from worker processes through views."""
 
-from slither_actors.store._directory import StoreDirectory
+from slither_actors.store._directory import StoreDirectory, active_stores
 from slither_actors.store._store import (
     NOT_FOUND,
     Store,
@@ -36,6 +36,7 @@ __all__ = [
     "View",
     "ViewMode",
     "ViewRegistry",
+    "active_stores",
     "matches",
     "open_store",
     "store_child_spec",

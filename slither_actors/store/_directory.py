@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import attrs
@@ -10,8 +11,9 @@ from slither_actors.errors import NameTaken, UnknownStore
 
 if TYPE_CHECKING:
     from slither_actors.store._store import Store
+    from slither_actors.store._views import ViewRegistry
 
-__all__ = ["StoreDirectory"]
+__all__ = ["StoreDirectory", "active_stores"]
 
 
 @attrs.define(eq=False)
@@ -42,3 +44,9 @@ class StoreDirectory:
     def names(self) -> list[str]:
         """The names of the running stores, sorted."""
         return sorted(self._stores)
+
+
+# Set by the runtime for every task in it: its stores, and the registry of their views.
+active_stores: ContextVar[tuple[StoreDirectory, ViewRegistry] | None] = ContextVar(
+    "slither_actors_stores", default=None
+)

@@ -1,0 +1,33 @@
+"""Pipes: declarative pipelines of local, worker and router stages, each a supervised
+actor, streaming items through bounded channels."""
+
+from slither_actors.pipe._api import PipeStream, run_pipe, stream_pipe
+from slither_actors.pipe._definition import DEFAULT_OUTPUT, Pipe, ToOutput
+from slither_actors.pipe._run import ErrorRecord, PipeResult
+from slither_actors.pipe._stages import (
+    Cardinality,
+    FailItem,
+    LocalStage,
+    RouterStage,
+    RouteTo,
+    SkipItem,
+    WorkerStage,
+)
+
+__all__ = [
+    "DEFAULT_OUTPUT",
+    "Cardinality",
+    "ErrorRecord",
+    "FailItem",
+    "LocalStage",
+    "Pipe",
+    "PipeResult",
+    "PipeStream",
+    "RouteTo",
+    "RouterStage",
+    "SkipItem",
+    "ToOutput",
+    "WorkerStage",
+    "run_pipe",
+    "stream_pipe",
+]

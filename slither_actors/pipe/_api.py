@@ -1,0 +1,179 @@
+"""Running a pipe: `run_pipe` (every output at the end) and `stream_pipe` (items as they
+leave), both over one supervised run of stage actors."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from slither_actors import telemetry
+from slither_actors.context import Context
+from slither_actors.core import ChildSpec, Supervisor, open_own_nursery
+from slither_actors.errors import NoRuntime
+from slither_actors.item import Item
+from slither_actors.pipe._definition import Pipe
+from slither_actors.pipe._run import PipeResult, Run, empty_outputs
+from slither_actors.pipe._stage_actors import LocalStageActor, RouterStageActor, StageActor
+from slither_actors.pipe._stages import LocalStage, RouterStage, Stage
+from slither_actors.pipe._worker_stage import WorkerStageActor
+from slither_actors.store import active_stores
+
+__all__ = ["PipeStream", "run_pipe", "stream_pipe"]
+
+Inputs = Iterable[Any] | AsyncIterable[Any]
+
+_RUN_SPAN = ("slither", "pipe", "run")
+# How often a stage may crash and be restarted within a run before the run gives up.
+STAGE_RESTARTS, STAGE_RESTART_SECONDS = 3, 5.0
+
+
+async def run_pipe(
+    pipe: type[Pipe],
+    inputs: Inputs,
+    *,
+    session_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> PipeResult:
+    """Run ``inputs`` (payloads or `Item`s, an iterable or an async iterable, read lazily)
+    through ``pipe`` and return what reached each output, with the run's error records.
+
+    Every input item ends in exactly one output or one error record (the children of a
+    fan-out in its place). A stage whose policy halts raises `PipeError`, whose
+    ``partial`` is the result so far. The run is one session (``session_id``, or a fresh
+    one): worker calls keep to its workers, and the views of the pipe's stores answer it.
+    """
+    result = PipeResult(empty_outputs(pipe), [])
+    async with _open_run(pipe, inputs, session_id, metadata, result) as run:
+        async for output, item in run.exits:
+            result.outputs[output].append(item)
+    return result
+
+
+@attrs.define(eq=False)
+class PipeStream:
+    """The items of a `stream_pipe` run, as ``(output, item)`` pairs, and its records."""
+
+    _run: Run
+    _result: PipeResult
+
+    @property
+    def errors(self) -> list[Any]:
+        """The error records of the items that reached no output, so far."""
+        return self._run.errors
+
+    def __aiter__(self) -> PipeStream:
+        return self
+
+    async def __anext__(self) -> tuple[str, Item]:
+        try:
+            return await self._run.exits.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+
+@contextlib.asynccontextmanager
+async def stream_pipe(
+    pipe: type[Pipe],
+    inputs: Inputs,
+    *,
+    session_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> AsyncIterator[PipeStream]:
+    """Like `run_pipe`, but hand over ``(output, item)`` pairs as items leave the pipe::
+
+        async with stream_pipe(ScorePipe, rows) as results:
+            async for output, item in results:
+                ...
+
+    An item leaves only when taken, so a slow consumer slows the pipe, and finally the
+    reading of ``inputs``. If a stage halts, the block is cancelled and `PipeError` is
+    raised from it. Leaving the block early stops the run.
+    """
+    result = PipeResult(empty_outputs(pipe), [])
+    async with _open_run(pipe, inputs, session_id, metadata, result) as run:
+        yield PipeStream(run, result)
+
+
+@contextlib.asynccontextmanager
+async def _open_run(
+    pipe: type[Pipe],
+    inputs: Inputs,
+    session_id: str | None,
+    metadata: Mapping[str, Any] | None,
+    result: PipeResult,
+) -> AsyncIterator[Run]:
+    context = Context.new(session_id, pipe=pipe.name(), metadata=metadata)
+    run = Run.open(pipe, context)
+    result.errors = run.errors
+    supervisor = Supervisor(
+        children=[_child_spec(run, stage) for stage in pipe.stages],
+        max_restarts=STAGE_RESTARTS,
+        max_seconds=STAGE_RESTART_SECONDS,
+        name=f"pipe {pipe.name()}",
+    )
+    span_metadata = {"pipe": pipe.name(), "session_id": context.session_id}
+    with _session_views(pipe, context.session_id), telemetry.span(_RUN_SPAN, span_metadata) as span:
+        with run.cancel_scope:
+            async with open_own_nursery() as nursery:
+                stages = await nursery.start(supervisor.start)
+                nursery.start_soon(_feed, run, inputs)
+                try:
+                    yield run
+                finally:
+                    stages.request_stop()
+        span.measurements.update(_counts(run))
+        if run.halted is not None:
+            run.halted.partial = result
+            raise run.halted
+
+
+def _child_spec(run: Run, stage: Stage) -> ChildSpec:
+    actor: type[StageActor]
+    if isinstance(stage, LocalStage):
+        actor = LocalStageActor
+    elif isinstance(stage, RouterStage):
+        actor = RouterStageActor
+    else:
+        actor = WorkerStageActor
+    # Transient: a stage that crashed is started again on its inbox; one that finished is not.
+    return ChildSpec.actor(
+        f"stage {stage.name}", functools.partial(actor, run, stage), restart="transient"
+    )
+
+
+async def _feed(run: Run, inputs: Inputs) -> None:
+    """Send the input into the first stage, one item at a time, as it takes them."""
+    feed = run.feed
+    with feed:
+        if isinstance(inputs, AsyncIterable):
+            async for value in inputs:
+                await feed.send(value if type(value) is Item else Item.wrap(value))
+        else:
+            for value in inputs:
+                await feed.send(value if type(value) is Item else Item.wrap(value))
+
+
+@contextlib.contextmanager
+def _session_views(pipe: type[Pipe], session_id: str) -> Iterator[None]:
+    """Make the session views of the pipe's stores reachable by this run's workers."""
+    if not pipe.stores:
+        yield
+        return
+    stores = active_stores.get()
+    if stores is None:
+        raise NoRuntime(f"pipe {pipe.name()!r} uses stores; run it inside open_runtime()")
+    directory, views = stores
+    running = [directory.get(store.default_name()) for store in pipe.stores]
+    with views.session(session_id, running):
+        yield
+
+
+def _counts(run: Run) -> dict[str, int]:
+    counts = {f"output.{name}": count for name, count in run.delivered.items()}
+    counts["errors"] = len(run.errors)
+    return counts

@@ -1,0 +1,180 @@
+"""Stage specs: what a pipe's stages are (local, worker, router), and what a local handler
+may return besides a new payload."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from slither_actors.dispatching import BatchStrategy, FixedBatch
+from slither_actors.item import Item
+
+__all__ = [
+    "Cardinality",
+    "FailItem",
+    "LocalStage",
+    "RouteTo",
+    "RouterStage",
+    "SkipItem",
+    "Stage",
+    "WorkerStage",
+]
+
+
+class Cardinality(enum.Enum):
+    """How many items a local handler's return value becomes."""
+
+    ONE = "one"
+    MANY = "many"  # a list: one child item per element, each with ``meta["parent_id"]``
+
+
+def _optional_count(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{attribute.name} must be an int, 1 or more, not {value!r}")
+
+
+def _name(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value or value == "*":
+        raise ValueError(f"a stage name is a non-empty string other than '*', not {value!r}")
+
+
+@attrs.frozen
+class LocalStage:
+    """A stage run in the parent: ``handler(item, ctx)``, sync or async, for each item.
+
+    The handler returns the item's new payload, an `Item` (its route is honoured), or one
+    of `SkipItem`, `FailItem`, `RouteTo`; with ``cardinality="many"``, a list, each element
+    of which becomes an item of its own. ``concurrency`` items are handled at once (their
+    order is then not kept); ``in_thread`` runs a sync handler in a thread. Instead of
+    ``handler``, a ``batch_handler(items, ctx)`` takes up to ``batch_size`` items that are
+    waiting and returns one such value per item. ``buffer`` bounds the stage's inbox.
+    """
+
+    name: str = attrs.field(validator=_name)
+    handler: Callable[[Item, Any], Any] | None = None
+    concurrency: int = attrs.field(default=1, validator=_optional_count)
+    in_thread: bool = False
+    cardinality: Cardinality = attrs.field(default=Cardinality.ONE, converter=Cardinality)
+    batch_handler: Callable[[list[Item], Any], Any] | None = None
+    batch_size: int = attrs.field(default=64, validator=_optional_count)
+    buffer: int | None = attrs.field(default=None, validator=_optional_count)
+
+    def problems(self) -> list[str]:
+        """What is wrong with this stage on its own (empty when nothing is)."""
+        if (self.handler is None) == (self.batch_handler is None):
+            return ["a local stage takes a handler or a batch_handler (one of them)"]
+        return []
+
+
+@attrs.frozen
+class WorkerStage:
+    """A stage run in worker processes: items are batched, then dispatched.
+
+    The target is ``module`` and ``function`` (``module.function(payloads)``) or ``tool``.
+    Batches are cut by ``strategy`` (default ``FixedBatch(batch_size)``, the batch size
+    from the runtime's dispatch settings unless given); a partial batch leaves after
+    ``linger`` seconds without a new item. At most ``max_in_flight`` batches are out.
+    """
+
+    name: str = attrs.field(validator=_name)
+    module: str | None = None
+    function: str | None = None
+    tool: str | None = None
+    pool: str = "default"
+    strategy: BatchStrategy | None = None
+    batch_size: int | None = attrs.field(default=None, validator=_optional_count)
+    linger: float = attrs.field(default=0.05, validator=attrs.validators.ge(0))
+    max_in_flight: int | None = attrs.field(default=None, validator=_optional_count)
+    preserve_order: bool = True
+    timeout: float | None = None
+    buffer: int | None = attrs.field(default=None, validator=_optional_count)
+
+    def problems(self) -> list[str]:
+        """What is wrong with this stage on its own (empty when nothing is)."""
+        has_function = self.module is not None or self.function is not None
+        if self.tool is not None and has_function:
+            return ["a worker stage runs module and function, or a tool, not both"]
+        if self.tool is None and (self.module is None or self.function is None):
+            return ["a worker stage needs a target: module= and function=, or tool="]
+        if self.strategy is not None and self.batch_size is not None:
+            return ["a worker stage takes a strategy or a batch_size, not both"]
+        return []
+
+    def batching(self, default_size: int) -> BatchStrategy:
+        """The strategy batches are cut with."""
+        if self.strategy is not None:
+            return self.strategy
+        return FixedBatch(self.batch_size if self.batch_size is not None else default_size)
+
+
+def _routes(value: Any) -> tuple[tuple[Callable[[Item], Any], str], ...]:
+    routes = tuple(tuple(route) for route in value)
+    for route in routes:
+        if len(route) != 2 or not callable(route[0]) or not isinstance(route[1], str):
+            raise ValueError(f"a route is (predicate, destination name), not {route!r}")
+    return routes
+
+
+@attrs.frozen
+class RouterStage:
+    """Sends each item to the destination of the first predicate ``predicate(item)`` that
+    holds, else to the ``default`` output. A destination is an output (the item leaves the
+    pipe) or a later stage."""
+
+    name: str = attrs.field(validator=_name)
+    routes: tuple[tuple[Callable[[Item], Any], str], ...] = attrs.field(converter=_routes)
+    buffer: int | None = attrs.field(default=None, validator=_optional_count)
+
+    def problems(self) -> list[str]:
+        """What is wrong with this stage on its own (empty when nothing is)."""
+        return []
+
+    @property
+    def destinations(self) -> list[str]:
+        """Every destination a route names."""
+        return [destination for _, destination in self.routes]
+
+
+Stage = LocalStage | WorkerStage | RouterStage
+
+
+# --- what a local handler may return --------------------------------------------------------
+
+
+@attrs.frozen
+class SkipItem:
+    """Drop this item: it ends in the run's records as skipped, with ``reason``."""
+
+    reason: str = ""
+
+
+@attrs.frozen
+class FailItem:
+    """This item failed: the stage's error policy decides what becomes of it."""
+
+    reason: BaseException | str
+
+
+_KEEP: Any = object()
+
+
+@attrs.frozen
+class RouteTo:
+    """Send this item to ``destination`` (an output or a later stage), with ``payload``
+    as its new payload if given."""
+
+    destination: str
+    payload: Any = _KEEP
+
+    def applied_to(self, item: Item) -> Item:
+        """``item`` on its way to the destination."""
+        moved = item if self.payload is _KEEP else item.update_payload(self.payload)
+        return moved.with_route(self.destination)
+
+
+def stage_names(stages: Sequence[Stage]) -> list[str]:
+    """The names of ``stages``, in order."""
+    return [stage.name for stage in stages]

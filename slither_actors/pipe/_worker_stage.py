@@ -1,0 +1,116 @@
+"""The actor that runs a pipe's worker stage: its inbox batched and dispatched to a pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+
+from slither_actors import telemetry
+from slither_actors.config import Ordering, settings_in_use
+from slither_actors.context import Context
+from slither_actors.dispatching import Halt, Retry, Route, Skip, ToolExecutor, WorkerExecutor
+from slither_actors.dispatching._executors import PayloadExecutor
+from slither_actors.dispatching._policies import ErrorPolicy, describe
+from slither_actors.dispatching._runner import Halted, Runner
+from slither_actors.item import Item
+from slither_actors.pipe._definition import ToOutput
+from slither_actors.pipe._stage_actors import StageActor
+from slither_actors.pipe._stages import WorkerStage
+
+__all__ = ["WorkerStageActor"]
+
+_STAGE_SPAN = ("slither", "pipe", "stage")
+
+
+@attrs.define(eq=False)
+class _Taken:
+    """The stage's inbox, noting each item it gives out as in hand."""
+
+    inbox: trio.MemoryReceiveChannel[Item]
+    in_hand: dict[int, Item]
+
+    async def receive(self) -> Item:
+        item = await self.inbox.receive()
+        self.in_hand[item.id] = item
+        return item
+
+
+@attrs.define(eq=False)
+class _StageExecutor(PayloadExecutor):
+    """The stage's executor, each batch inside a pipe stage span when someone listens."""
+
+    inner: WorkerExecutor | ToolExecutor
+    pipe: str
+    stage: str
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def execute_payloads(
+        self, payloads: list[Any], context: Context, timeout: float | None
+    ) -> list[Any]:
+        if not telemetry.is_observed(_STAGE_SPAN):
+            return await self.inner.execute_payloads(payloads, context, timeout)
+        metadata = {"pipe": self.pipe, "stage": self.stage, "size": len(payloads)}
+        with telemetry.span(_STAGE_SPAN, metadata) as span:
+            results = await self.inner.execute_payloads(payloads, context, timeout)
+            span.measurements["count"] = len(results) if isinstance(results, list) else 0
+        return results
+
+
+@attrs.define(eq=False)
+class WorkerStageActor(StageActor):
+    """Batches the inbox and dispatches the batches, at most ``max_in_flight`` at once."""
+
+    async def consume(self) -> None:
+        stage = self.stage
+        assert isinstance(stage, WorkerStage)
+        defaults = settings_in_use().dispatch
+        runner = Runner(
+            executor=_StageExecutor(_executor(stage), self.run.pipe.name(), stage.name),
+            strategy=stage.batching(defaults.batch_size),
+            max_in_flight=stage.max_in_flight or defaults.max_in_flight,
+            ordering=Ordering.PRESERVE if stage.preserve_order else Ordering.AS_COMPLETED,
+            policy=self._dispatch_policy(),
+            timeout=stage.timeout,
+            context=self.run.stage_contexts[stage.name],
+            linger=stage.linger,
+        )
+        try:
+            await runner.run(_Taken(self.run.inboxes[stage.name], self.in_hand), self._emit)
+        except Halted as halted:
+            self.run.halt(stage.name, halted.item_id, halted.reason)
+            await trio.sleep_forever()  # the halt cancels the run, this task included
+
+    async def _emit(self, ref: int, items: list[Item]) -> None:
+        name = self.stage.name
+        for item in items:
+            original = self.in_hand.pop(item.id, item)
+            if item.meta.get("skipped") and not original.meta.get("skipped"):
+                reason = str(item.meta.get("error", "skipped"))
+                attempts = int(item.meta.get("attempts", 1))
+                self.run.record(name, original, reason, attempts=attempts, skipped=True)
+            else:
+                await self.run.forward(name, item)
+
+    def _dispatch_policy(self) -> ErrorPolicy:
+        policy = self.policy
+        if isinstance(policy, Halt | Skip | Retry):
+            return policy
+        assert isinstance(policy, ToOutput)
+        output, stage = policy.output, self.stage.name
+
+        def to_output(item: Item, error: BaseException) -> Item:
+            return item.put_meta({"error": describe(error), "stage": stage}).with_route(output)
+
+        return Route(to_output)
+
+
+def _executor(stage: WorkerStage) -> WorkerExecutor | ToolExecutor:
+    if stage.tool is not None:
+        return ToolExecutor(stage.tool, stage.pool)
+    assert stage.module is not None and stage.function is not None
+    return WorkerExecutor(stage.module, stage.function, stage.pool)

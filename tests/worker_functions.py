@@ -149,3 +149,7 @@ def pid_after(items: list[float]) -> list[int]:
     """Sleeps the given seconds, then says which process it ran in."""
     time.sleep(sum(items))
     return [os.getpid() for _ in items]
+
+
+def plus_hundred(items: list[int]) -> list[int]:
+    return [item + 100 for item in items]

@@ -120,12 +120,15 @@ async def _open_run(
     with _session_views(pipe, context.session_id), telemetry.span(_RUN_SPAN, span_metadata) as span:
         with run.cancel_scope:
             async with open_own_nursery() as nursery:
-                stages = await nursery.start(supervisor.start)
+                stages = run.supervisor = await nursery.start(supervisor.start)
                 nursery.start_soon(_feed, run, inputs)
                 try:
                     yield run
                 finally:
+                    # Done, or left early: either way the stages stop and the input is no
+                    # longer read.
                     stages.request_stop()
+                    run.cancel_scope.cancel()
         span.measurements.update(_counts(run))
         if run.halted is not None:
             run.halted.partial = result

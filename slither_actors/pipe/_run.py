@@ -14,6 +14,7 @@ import attrs
 import trio
 
 from slither_actors.context import Context
+from slither_actors.core import SupervisorRef
 from slither_actors.dispatching._policies import describe
 from slither_actors.errors import PipeError
 from slither_actors.item import DEFAULT_ROUTE, Item
@@ -94,6 +95,7 @@ class Run:
     errors: list[ErrorRecord] = attrs.Factory(list)
     delivered: dict[str, int] = attrs.Factory(dict)  # items that left, by output
     halted: PipeError | None = None
+    supervisor: SupervisorRef | None = None  # of the stage actors, once they have started
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
 
     @classmethod

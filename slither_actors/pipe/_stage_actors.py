@@ -240,6 +240,8 @@ class LocalStageActor(StageActor):
                 problem = f"a 'many' handler returns a list, not {type(outcome).__name__}"
                 await self.failed(item, TypeError(problem))
                 return
+            if not outcome:  # no children: the item ends here, and says so
+                self.run.record(name, item, "fanned out to no items", skipped=True)
             for child in outcome:
                 await self.run.forward(name, _child(item, child))
         elif type(outcome) is Item:

@@ -1,0 +1,330 @@
+"""Pipes run in the parent: the seed's cases, routes, fan-out, policies, streaming, crashes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import slither_actors as sa
+from slither_actors import telemetry
+
+
+def double(item: sa.Item, ctx: sa.Context) -> int:
+    return item.payload * 2
+
+
+def plus_ten(item: sa.Item, ctx: sa.Context) -> int:
+    return item.payload + 10
+
+
+def payloads(items: list[sa.Item]) -> list[Any]:
+    return [item.payload for item in items]
+
+
+class Poison(Exception):
+    """What the test handlers raise for a bad payload."""
+
+
+def refuse_bad(item: sa.Item, ctx: sa.Context) -> Any:
+    if item.payload == "bad":
+        raise Poison("bad payload")
+    return item.payload
+
+
+# --- the seed's cases -------------------------------------------------------------------------
+
+
+class TwoLocal(sa.Pipe):
+    stages = [sa.LocalStage("double", double), sa.LocalStage("plus", plus_ten)]
+
+
+class HighLow(sa.Pipe):
+    stages = [
+        sa.RouterStage(
+            "route", [(lambda item: item.payload >= 5, "high"), (lambda item: True, "low")]
+        )
+    ]
+    outputs = ["high", "low"]
+
+
+class SkipBad(sa.Pipe):
+    stages = [sa.LocalStage("check", refuse_bad), sa.LocalStage("plus", plus_ten)]
+    on_error = {"check": "skip"}
+
+
+async def test_two_local_stages_run_in_order() -> None:
+    result = await sa.run_pipe(TwoLocal, [1, 2, 3])
+    assert result.payloads() == [12, 14, 16] and result.errors == []
+
+
+async def test_a_router_sends_each_item_to_its_first_matching_output() -> None:
+    result = await sa.run_pipe(HighLow, [1, 3, 5, 7, 2, 8])
+    assert result.payloads("high") == [5, 7, 8]
+    assert result.payloads("low") == [1, 3, 2]
+    assert result["default"] == []
+
+
+async def test_skip_drops_exactly_the_failing_item_and_records_it() -> None:
+    result = await sa.run_pipe(SkipBad, [1, "bad", 3])
+    assert result.payloads() == [11, 13]
+    (record,) = result.errors
+    assert (record.item.payload, record.stage, record.skipped) == ("bad", "check", True)
+    assert record.reason == "Poison: bad payload"
+
+
+async def test_empty_input_leaves_every_output_empty() -> None:
+    result = await sa.run_pipe(HighLow, [])
+    assert result.outputs == {"default": [], "high": [], "low": []} and result.errors == []
+
+
+# --- routes, branches and fan-out -------------------------------------------------------------
+
+
+def classify(item: sa.Item, ctx: sa.Context) -> Any:
+    if item.payload < 0:
+        return sa.RouteTo("negative")
+    if item.payload == 0:
+        return sa.RouteTo("tidy", "zero")
+    return item.payload
+
+
+def tidy(item: sa.Item, ctx: sa.Context) -> Any:
+    return f"tidied {item.payload}"
+
+
+class Branching(sa.Pipe):
+    stages = [
+        sa.LocalStage("classify", classify),
+        sa.RouterStage("split", [(lambda item: item.payload > 100, "tidy")]),
+        sa.LocalStage("grow", lambda item, ctx: item.payload + 1),
+        sa.LocalStage("tidy", tidy),
+    ]
+    outputs = ["negative"]
+
+
+async def test_routes_reach_outputs_and_later_stages_and_the_rest_flows_on() -> None:
+    result = await sa.run_pipe(Branching, [-1, 0, 5, 500])
+    assert result.payloads("negative") == [-1]
+    # 0 jumps straight to tidy; 500 branches there from the router; nothing matches 5 at
+    # the router, so it leaves through default without reaching grow.
+    assert sorted(result.payloads(), key=str) == [5, "tidied 500", "tidied zero"]
+
+
+def split_words(item: sa.Item, ctx: sa.Context) -> list[str]:
+    return item.payload.split()
+
+
+class FanOut(sa.Pipe):
+    stages = [
+        sa.LocalStage("split", split_words, cardinality="many"),
+        sa.LocalStage("upper", lambda item, ctx: item.payload.upper()),
+    ]
+
+
+async def test_fan_out_children_carry_their_parent_id() -> None:
+    parent = sa.Item.wrap("hello big world", meta={"source": "feed"})
+    empty = sa.Item.wrap("")
+    result = await sa.run_pipe(FanOut, [parent, empty])
+    assert result.payloads() == ["HELLO", "BIG", "WORLD"]
+    assert {item.meta["parent_id"] for item in result["default"]} == {parent.id}
+    assert {item.meta["source"] for item in result["default"]} == {"feed"}
+    assert len({item.id for item in result["default"]}) == 3
+    (record,) = result.errors  # an item with no children still has a fate
+    assert record.item.id == empty.id and record.reason == "fanned out to no items"
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+
+class Halting(sa.Pipe):
+    stages = [sa.LocalStage("check", refuse_bad), sa.LocalStage("plus", plus_ten)]
+
+
+async def test_halt_raises_with_what_had_reached_the_outputs() -> None:
+    with pytest.raises(sa.PipeError) as caught:
+        await sa.run_pipe(Halting, [1, 2, "bad", 4])
+    error = caught.value
+    assert (error.pipe, error.stage) == ("Halting", "check")
+    assert isinstance(error.reason, Poison) and error.__cause__ is error.reason
+    assert error.partial.payloads() == [11, 12]
+    assert "pipe 'Halting' halted at stage 'check', item" in str(error)
+
+
+class DeadLetters(sa.Pipe):
+    stages = [sa.LocalStage("check", refuse_bad)]
+    outputs = ["dead"]
+    on_error = {"*": sa.ToOutput("dead")}
+
+
+async def test_a_failed_item_can_leave_through_a_dead_letter_output() -> None:
+    result = await sa.run_pipe(DeadLetters, [1, "bad"])
+    assert result.payloads() == [1]
+    (dead,) = result["dead"]
+    assert dead.payload == "bad" and dead.meta["error"] == "Poison: bad payload"
+    assert dead.meta["stage"] == "check" and result.errors == []
+
+
+async def test_a_local_stage_retries_with_backoff_then_gives_up(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    tries: dict[Any, int] = {}
+
+    def flaky(item: sa.Item, ctx: sa.Context) -> Any:
+        tries[item.payload] = tries.get(item.payload, 0) + 1
+        if item.payload == "never" or tries[item.payload] < 2:
+            raise ConnectionError("try again")
+        return item.payload
+
+    class Flaky(sa.Pipe):
+        stages = [sa.LocalStage("flaky", flaky)]
+        on_error = {"flaky": sa.Retry(3, then="skip")}
+
+    result = await sa.run_pipe(Flaky, ["once", "never"])
+    assert result.payloads() == ["once"]
+    assert tries == {"once": 2, "never": 3}
+    (record,) = result.errors
+    assert record.attempts == 3 and record.skipped
+
+
+async def test_handler_results_skip_fail_and_route() -> None:
+    def decide(item: sa.Item, ctx: sa.Context) -> Any:
+        match item.payload:
+            case "skip":
+                return sa.SkipItem("not wanted")
+            case "fail":
+                return sa.FailItem("cannot")
+            case "park":
+                return sa.RouteTo("parked", "parked!")
+        return item.payload
+
+    class Deciding(sa.Pipe):
+        stages = [sa.LocalStage("decide", decide)]
+        outputs = ["parked"]
+        on_error = {"decide": "skip"}
+
+    result = await sa.run_pipe(Deciding, ["keep", "skip", "fail", "park"])
+    assert result.payloads() == ["keep"] and result.payloads("parked") == ["parked!"]
+    assert [(record.item.payload, record.reason) for record in result.errors] == [
+        ("skip", "not wanted"),
+        ("fail", "ItemFailed: cannot"),
+    ]
+
+
+async def test_a_batch_handler_takes_what_is_waiting() -> None:
+    sizes: list[int] = []
+
+    def total(items: list[sa.Item], ctx: sa.Context) -> list[Any]:
+        sizes.append(len(items))
+        return [item.payload * 10 if item.payload != 2 else sa.FailItem("two") for item in items]
+
+    class Batched(sa.Pipe):
+        stages = [sa.LocalStage("total", batch_handler=total, batch_size=4)]
+        on_error = {"total": "skip"}
+
+    result = await sa.run_pipe(Batched, list(range(10)))
+    assert sorted(result.payloads()) == [0, 10, 30, 40, 50, 60, 70, 80, 90]
+    assert max(sizes) <= 4 and sum(sizes) == 10
+    assert [record.item.payload for record in result.errors] == [2]
+
+
+# --- streaming, overlap and backpressure ------------------------------------------------------
+
+
+async def test_the_first_output_arrives_before_the_input_is_exhausted() -> None:
+    read: list[int] = []
+
+    def numbers() -> Iterator[int]:
+        for number in range(10_000):
+            read.append(number)
+            yield number
+
+    async with sa.stream_pipe(TwoLocal, numbers()) as results:
+        async for output, item in results:
+            assert (output, item.payload) == ("default", 10)
+            break
+        await trio.testing.wait_all_tasks_blocked()
+        # Each stage's inbox holds at most 64 items; a handful more are in hand or in a send.
+        assert len(read) < 2 * 64 + 10
+
+
+async def test_stages_work_at_the_same_time() -> None:
+    first_busy, both_busy = trio.Event(), trio.Event()
+
+    async def first(item: sa.Item, ctx: sa.Context) -> Any:
+        if item.payload >= 2:  # busy with item 2 while the second stage has item 1
+            first_busy.set()
+            with trio.fail_after(5):
+                await both_busy.wait()
+        return item.payload
+
+    async def second(item: sa.Item, ctx: sa.Context) -> Any:
+        if item.payload == 1:
+            with trio.fail_after(5):
+                await first_busy.wait()
+            both_busy.set()
+        return item.payload
+
+    class Overlap(sa.Pipe):
+        stages = [sa.LocalStage("first", first), sa.LocalStage("second", second)]
+
+    result = await sa.run_pipe(Overlap, [1, 2, 3])
+    assert result.payloads() == [1, 2, 3] and both_busy.is_set()
+
+
+async def test_concurrency_runs_several_items_of_a_stage_at_once() -> None:
+    running = 0
+    most = 0
+
+    async def slow(item: sa.Item, ctx: sa.Context) -> Any:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await trio.sleep(0.01)
+        running -= 1
+        return item.payload
+
+    class Parallel(sa.Pipe):
+        stages = [sa.LocalStage("slow", slow, concurrency=4)]
+
+    result = await sa.run_pipe(Parallel, range(20))
+    assert sorted(result.payloads()) == list(range(20)) and most == 4
+
+
+async def test_leaving_a_stream_early_stops_the_run() -> None:
+    async with sa.stream_pipe(TwoLocal, range(1_000_000)) as results:
+        async for _, item in results:
+            if item.payload == 20:
+                break
+    # Reaching here at all is the point: the stages and the input feeder were stopped.
+
+
+# --- a crashing stage -------------------------------------------------------------------------
+
+
+async def test_a_stage_actor_crash_loses_nothing_from_its_inbox() -> None:
+    started = trio.Event()
+
+    async def hold_the_first(item: sa.Item, ctx: sa.Context) -> Any:
+        if item.payload == 0:
+            started.set()
+            await trio.sleep_forever()  # until the crash
+        return item.payload
+
+    class Gated(sa.Pipe):
+        stages = [sa.LocalStage("gated", hold_the_first)]
+
+    with telemetry.capture([("slither", "supervisor", "child", "restarted")]) as restarts:
+        async with sa.stream_pipe(Gated, range(5)) as results:
+            await started.wait()
+            (child,) = results._run.supervisor.which_children()
+            await child.value.cast("crash")  # stage actors take no casts: this one crashes it
+            await child.value.wait_exited()  # with item 0 still in hand
+            seen = [item.payload async for _, item in results]
+    assert sorted(seen) == [1, 2, 3, 4]
+    (record,) = results.errors
+    assert record.item.payload == 0 and "the stage crashed" in record.reason
+    assert [event.metadata["child"] for event in restarts] == ["stage gated"]

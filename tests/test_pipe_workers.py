@@ -1,0 +1,141 @@
+"""Pipes with worker stages in real processes: batching, linger, policies, sessions, views."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trio
+
+import slither_actors as sa
+from slither_actors import telemetry
+from tests.pool_helpers import pool_settings
+from tests.stores_for_tests import FeatureStore
+
+SETTINGS = sa.Settings(
+    stores=("tests.stores_for_tests:FeatureStore",),
+    pools=(pool_settings(name="default", size=2),),
+)
+
+
+def triple(item: sa.Item, ctx: sa.Context) -> int:
+    return item.payload * 3
+
+
+class TripleThenWorker(sa.Pipe):
+    stages = [
+        sa.LocalStage("triple", triple),
+        sa.WorkerStage("plus", module="worker_functions", function="plus_hundred", batch_size=2),
+    ]
+
+
+async def test_a_local_stage_then_a_worker_stage() -> None:
+    async with sa.open_runtime(SETTINGS):
+        result = await sa.run_pipe(TripleThenWorker, [1, 2, 3])
+    assert result.payloads() == [103, 106, 109] and result.errors == []
+
+
+async def test_a_partial_batch_leaves_after_the_linger() -> None:
+    class Lingering(sa.Pipe):
+        stages = [
+            sa.WorkerStage(
+                "plus",
+                module="worker_functions",
+                function="plus_hundred",
+                batch_size=100,
+                linger=0.05,
+            )
+        ]
+
+    async def trickle() -> AsyncIterator[int]:
+        for number in range(3):
+            yield number
+        await trio.sleep(1.0)  # far past the linger: the three must have gone by now
+        yield 3
+
+    batch = [("slither", "dispatch", "batch", "start")]
+    with telemetry.capture(batch) as batches:
+        async with sa.open_runtime(SETTINGS):
+            result = await sa.run_pipe(Lingering, trickle())
+    assert result.payloads() == [100, 101, 102, 103]
+    assert [event.metadata["size"] for event in batches] == [3, 1]
+    assert {event.metadata["stage"] for event in batches} == {"plus"}
+
+
+PICKY = {"module": "worker_functions", "function": "picky"}
+
+
+class IsolatingPipe(sa.Pipe):
+    stages = [sa.WorkerStage("picky", **PICKY, batch_size=8)]
+    on_error = {"picky": sa.Retry(1, isolate=True, then="skip")}
+
+
+async def test_a_worker_stage_isolates_a_poison_item_and_records_it() -> None:
+    inputs: list[Any] = list(range(16))
+    inputs[5] = "bad"
+    async with sa.open_runtime(SETTINGS):
+        result = await sa.run_pipe(IsolatingPipe, inputs)
+    assert result.payloads() == [n * 2 for n in range(16) if n != 5]
+    (record,) = result.errors
+    assert record.item.payload == "bad" and record.stage == "picky" and record.skipped
+    assert "ValueError: a bad item in the batch" in record.reason
+
+
+class CrashToDeadLetters(sa.Pipe):
+    stages = [sa.WorkerStage("picky", **PICKY, batch_size=2)]
+    outputs = ["dead"]
+    on_error = {"picky": sa.ToOutput("dead")}
+
+
+async def test_a_worker_crash_sends_its_batch_to_the_dead_letter_output() -> None:
+    async with sa.open_runtime(SETTINGS):
+        result = await sa.run_pipe(CrashToDeadLetters, [1, 2, "die", 4])
+    assert result.payloads() == [2, 4]
+    assert [item.payload for item in result["dead"]] == ["die", 4]
+    assert "WorkerCrashed" in result["dead"][0].meta["error"]
+
+
+class HaltingWorker(sa.Pipe):
+    stages = [sa.WorkerStage("picky", **PICKY, batch_size=1, max_in_flight=1)]
+
+
+async def test_a_worker_stage_halt_names_the_item_and_keeps_the_partial_result() -> None:
+    items = sa.Item.wrap_many([1, 2, "bad", 4])
+    async with sa.open_runtime(SETTINGS):
+        with pytest.raises(sa.PipeError) as caught:
+            await sa.run_pipe(HaltingWorker, items)
+    error = caught.value
+    assert (error.stage, error.item_id) == ("picky", items[2].id)
+    assert error.partial.payloads() == [2, 4]
+
+
+def ask_feature(item: sa.Item, ctx: sa.Context) -> dict[str, Any]:
+    return {"view": "lookup_feature", "params": {"key": item.payload}}
+
+
+class Featured(sa.Pipe):
+    stores = [FeatureStore]
+    stages = [
+        sa.LocalStage("question", ask_feature),
+        sa.WorkerStage("ask", module="worker_functions", function="ask", batch_size=2),
+    ]
+
+
+async def test_session_views_answer_the_runs_workers_and_go_away_after() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        result = await sa.run_pipe(Featured, ["user:42", "user:7", "nobody"], session_id="run-9")
+        assert result.payloads() == [
+            {"value": {"tier": "gold"}},
+            {"value": {"tier": "silver"}},
+            {"error": "not_found"},
+        ]
+        pool = await runtime.pool("default")
+        question = [{"view": "lookup_feature", "params": {"key": "user:42"}}]
+        (after,) = await pool.call("worker_functions:ask", question, session_id="run-9")
+    assert after["error"] == "ViewNotFound"
+
+
+async def test_a_pipe_with_stores_needs_a_runtime() -> None:
+    with pytest.raises(sa.NoRuntime, match="uses stores"):
+        await sa.run_pipe(Featured, ["user:42"])

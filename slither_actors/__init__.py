@@ -271,6 +271,9 @@ if TYPE_CHECKING:
         PipeResult as PipeResult,
     )
     from slither_actors.pipe import (
+        PipeService as PipeService,
+    )
+    from slither_actors.pipe import (
         PipeStream as PipeStream,
     )
     from slither_actors.pipe import (
@@ -308,6 +311,9 @@ if TYPE_CHECKING:
     )
     from slither_actors.runtime import (
         run as run,
+    )
+    from slither_actors.runtime import (
+        start_pipe as start_pipe,
     )
     from slither_actors.store import (
         ANY as ANY,
@@ -422,6 +428,7 @@ _HOMES = {
     "PipeDefinitionError": "slither_actors.errors",
     "PipeError": "slither_actors.errors",
     "PipeResult": "slither_actors.pipe",
+    "PipeService": "slither_actors.pipe",
     "PipeStream": "slither_actors.pipe",
     "PoolClosed": "slither_actors.errors",
     "PoolSaturated": "slither_actors.errors",
@@ -488,6 +495,7 @@ _HOMES = {
     "run_actor": "slither_actors.core",
     "run_pipe": "slither_actors.pipe",
     "split": "slither_actors.dispatching",
+    "start_pipe": "slither_actors.runtime",
     "stream_pipe": "slither_actors.pipe",
     "telemetry": "slither_actors.telemetry",
     "view": "slither_actors.store",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -24,6 +24,8 @@ from slither_actors.core import (
     use_registry,
 )
 from slither_actors.errors import ConfigError, NoRuntime, PoolClosed
+from slither_actors.pipe import ErrorRecord, Pipe, PipeService
+from slither_actors.pipe._service import Sink, pipe_service_spec
 from slither_actors.store import (
     Store,
     StoreDirectory,
@@ -34,7 +36,7 @@ from slither_actors.store import (
 from slither_actors.workers import pool_finder
 from slither_actors.workers._pool import WorkerPool, pool_child_spec
 
-__all__ = ["Runtime", "current_runtime", "open_runtime", "run"]
+__all__ = ["Runtime", "current_runtime", "open_runtime", "run", "start_pipe"]
 
 T = TypeVar("T")
 
@@ -85,23 +87,33 @@ class Runtime:
         if cached is not None and not cached.closed:
             return cached  # the common case, once per batch of a dispatch: no search
         pools = self._running_child(self.root, "pools")
-        for child in pools.which_children():
-            if child.id == f"pool {name}":
-                if not child.running:
-                    raise PoolClosed(name)
-                running: WorkerPool = child.value
-                self._pools[name] = running
-                return running
-        if name != "default":
+        found = self._pool_child(pools, name)
+        if found is not None:
+            return found
+        configured = any(pool.name == name for pool in self.settings.pools)
+        if name != "default" and not configured:
             known = ", ".join(pool.name for pool in self.settings.pools) or "none"
             raise LookupError(f"no pool named {name!r} (configured: {known})")
-        async with self._pool_lock:
-            for child in pools.which_children():
-                if child.id == "pool default" and child.running:
-                    return child.value  # type: ignore[no-any-return]
+        if configured:
+            raise PoolClosed(name)  # it is there, but restarting
+        async with self._pool_lock:  # the default pool starts on first use, once
+            found = self._pool_child(pools, name)
+            if found is not None:
+                return found
+            if any(child.id == "pool default" for child in pools.which_children()):
+                raise PoolClosed(name)  # it was started, and is restarting now
             spec = pool_child_spec(PoolSettings(), self.views.resolve)
             started: WorkerPool = await pools.start_child(spec)
             return started
+
+    def _pool_child(self, pools: SupervisorRef, name: str) -> WorkerPool | None:
+        """The pool ``name`` if it runs (noted for next time), else None."""
+        for child in pools.which_children():
+            if child.id == f"pool {name}" and child.running:
+                running: WorkerPool = child.value
+                self._pools[name] = running
+                return running
+        return None
 
     def store(self, name: str | type[Store]) -> Store:
         """The running store ``name`` (or the one running under a class's default name).
@@ -245,3 +257,28 @@ def run(
             return await main(runtime, *args)
 
     return trio.run(main_in_runtime)
+
+
+async def start_pipe(
+    pipe: type[Pipe],
+    source: AsyncIterable[Any],
+    sink: Sink,
+    *,
+    session_id: str | None = None,
+    on_error: Callable[[ErrorRecord], None] | None = None,
+    shutdown: float = 10.0,
+) -> PipeService:
+    """Run ``pipe`` as a long-lived service of the current runtime and return its handle.
+
+    It reads ``source`` (an async iterable) until that ends or the pipe is stopped, and
+    hands every item that leaves to ``sink``: ``await sink(output, item)``, or
+    ``await sink.send((output, item))`` for a channel. ``on_error`` receives each error
+    record as it is made (by default they are logged). The pipe runs under the runtime's
+    ``services`` supervisor; when the runtime stops, it drains for at most ``shutdown``
+    seconds. Raises `NoRuntime` outside a runtime.
+    """
+    spec = pipe_service_spec(
+        pipe, source, sink, session_id=session_id, on_error=on_error, shutdown=shutdown
+    )
+    service: PipeService = await current_runtime().start_child(spec)
+    return service

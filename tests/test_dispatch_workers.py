@@ -175,3 +175,11 @@ async def test_a_run_without_a_context_leaves_no_session_behind() -> None:
         kept = sa.Context.new(session_id="mine")
         await sa.dispatch(range(4), executor=PICKY, context=kept)
         assert pool.stats().sessions == 1  # a session the caller made is the caller's to end
+
+
+async def test_the_default_pool_started_by_several_batches_at_once_starts_once() -> None:
+    echo = sa.WorkerExecutor("builtins", "list")  # list(payloads): the payloads themselves
+    async with sa.open_runtime() as runtime:  # no pool configured: "default" starts on use
+        results = await sa.dispatch(range(20), executor=echo, batch_size=2, max_in_flight=4)
+        pools = [child.id for child in runtime.root.which_children()]
+    assert payloads(results) == list(range(20)) and "pools" in pools

@@ -4,6 +4,7 @@ actor, streaming items through bounded channels."""
 from slither_actors.pipe._api import PipeStream, run_pipe, stream_pipe
 from slither_actors.pipe._definition import DEFAULT_OUTPUT, Pipe, ToOutput
 from slither_actors.pipe._run import ErrorRecord, PipeResult
+from slither_actors.pipe._service import PipeService
 from slither_actors.pipe._stages import (
     Cardinality,
     FailItem,
@@ -22,6 +23,7 @@ __all__ = [
     "LocalStage",
     "Pipe",
     "PipeResult",
+    "PipeService",
     "PipeStream",
     "RouteTo",
     "RouterStage",

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from typing import Any
 
 import attrs
@@ -17,7 +25,7 @@ from slither_actors.core import ChildSpec, Supervisor, open_own_nursery
 from slither_actors.errors import NoRuntime
 from slither_actors.item import Item
 from slither_actors.pipe._definition import Pipe
-from slither_actors.pipe._run import PipeResult, Run, empty_outputs
+from slither_actors.pipe._run import ErrorRecord, PipeResult, Run, empty_outputs
 from slither_actors.pipe._stage_actors import LocalStageActor, RouterStageActor, StageActor
 from slither_actors.pipe._stages import LocalStage, RouterStage, Stage
 from slither_actors.pipe._worker_stage import WorkerStageActor
@@ -62,9 +70,9 @@ class PipeStream:
     _result: PipeResult
 
     @property
-    def errors(self) -> list[Any]:
+    def errors(self) -> list[ErrorRecord]:
         """The error records of the items that reached no output, so far."""
-        return self._run.errors
+        return self._result.errors
 
     def __aiter__(self) -> PipeStream:
         return self
@@ -108,26 +116,37 @@ async def _open_run(
     result: PipeResult,
 ) -> AsyncIterator[Run]:
     context = Context.new(session_id, pipe=pipe.name(), metadata=metadata)
-    run = Run.open(pipe, context)
-    result.errors = run.errors
+    run = Run.open(pipe, context, errors=result.errors)
+    async with running(run, functools.partial(feed, run, inputs), result):
+        yield run
+
+
+@contextlib.asynccontextmanager
+async def running(
+    run: Run, feeder: Callable[[], Awaitable[None]], result: PipeResult | None = None
+) -> AsyncIterator[None]:
+    """Run the stage actors of ``run`` under their supervisor, with ``feeder`` filling the
+    first inbox, while the block runs; then stop them. Raises the run's `PipeError` (its
+    ``partial`` set to ``result``) if a stage halted it."""
+    pipe = run.pipe
     supervisor = Supervisor(
-        children=[_child_spec(run, stage) for stage in pipe.stages],
+        children=[child_spec(run, stage) for stage in pipe.stages],
         max_restarts=STAGE_RESTARTS,
         max_seconds=STAGE_RESTART_SECONDS,
         name=f"pipe {pipe.name()}",
     )
-    span_metadata = {"pipe": pipe.name(), "session_id": context.session_id}
-    with _session_views(pipe, context.session_id), telemetry.span(_RUN_SPAN, span_metadata) as span:
+    metadata = {"pipe": pipe.name(), "session_id": run.context.session_id}
+    with session_views(pipe, run.context.session_id), telemetry.span(_RUN_SPAN, metadata) as span:
         with run.cancel_scope:
             async with open_own_nursery() as nursery:
-                stages = run.supervisor = await nursery.start(supervisor.start)
-                nursery.start_soon(_feed, run, inputs)
+                run.supervisor = await nursery.start(supervisor.start)
+                nursery.start_soon(feeder)
                 try:
-                    yield run
+                    yield
                 finally:
                     # Done, or left early: either way the stages stop and the input is no
                     # longer read.
-                    stages.request_stop()
+                    run.supervisor.request_stop()
                     run.cancel_scope.cancel()
         span.measurements.update(_counts(run))
         if run.halted is not None:
@@ -135,7 +154,7 @@ async def _open_run(
             raise run.halted
 
 
-def _child_spec(run: Run, stage: Stage) -> ChildSpec:
+def child_spec(run: Run, stage: Stage) -> ChildSpec:
     actor: type[StageActor]
     if isinstance(stage, LocalStage):
         actor = LocalStageActor
@@ -149,7 +168,7 @@ def _child_spec(run: Run, stage: Stage) -> ChildSpec:
     )
 
 
-async def _feed(run: Run, inputs: Inputs) -> None:
+async def feed(run: Run, inputs: Inputs) -> None:
     """Send the input into the first stage, one item at a time, as it takes them."""
     feed = run.feed
     with feed:
@@ -162,7 +181,7 @@ async def _feed(run: Run, inputs: Inputs) -> None:
 
 
 @contextlib.contextmanager
-def _session_views(pipe: type[Pipe], session_id: str) -> Iterator[None]:
+def session_views(pipe: type[Pipe], session_id: str) -> Iterator[None]:
     """Make the session views of the pipe's stores reachable by this run's workers."""
     if not pipe.stores:
         yield

@@ -8,6 +8,7 @@ and the run ends when every clone of the exit channel is closed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableSequence
 from typing import Any
 
 import attrs
@@ -92,15 +93,24 @@ class Run:
     exits: trio.MemoryReceiveChannel[tuple[str, Item]]
     following: dict[str, str | None]  # the stage after each stage (None after the last)
     stage_contexts: dict[str, Context]  # what each stage's handlers and executors see
-    errors: list[ErrorRecord] = attrs.Factory(list)
+    # Every record, for a run; the latest ones only, for a long-running pipe.
+    errors: MutableSequence[ErrorRecord] = attrs.Factory(list)
+    on_error: Callable[[ErrorRecord], None] | None = None
     delivered: dict[str, int] = attrs.Factory(dict)  # items that left, by output
     halted: PipeError | None = None
     supervisor: SupervisorRef | None = None  # of the stage actors, once they have started
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
 
     @classmethod
-    def open(cls, pipe: type[Pipe], context: Context) -> Run:
-        """Make the channels of a run of ``pipe``."""
+    def open(
+        cls,
+        pipe: type[Pipe],
+        context: Context,
+        errors: MutableSequence[ErrorRecord] | None = None,
+        on_error: Callable[[ErrorRecord], None] | None = None,
+    ) -> Run:
+        """Make the channels of a run of ``pipe``; its records go into ``errors`` (a new
+        list if None), and to ``on_error`` as they are made."""
         names = [stage.name for stage in pipe.stages]
         sends: dict[str, trio.MemorySendChannel[Item]] = {}
         inboxes: dict[str, trio.MemoryReceiveChannel[Item]] = {}
@@ -120,7 +130,18 @@ class Run:
         exit_send.close()
         following = dict(zip(names, [*names[1:], None], strict=True))
         contexts = {name: context.with_stage(name) for name in names}
-        return cls(pipe, context, links, inboxes, feed, exit_receive, following, contexts)
+        return cls(
+            pipe,
+            context,
+            links,
+            inboxes,
+            feed,
+            exit_receive,
+            following,
+            contexts,
+            errors if errors is not None else [],
+            on_error,
+        )
 
     # --- where an item goes -----------------------------------------------------------------
 
@@ -171,7 +192,10 @@ class Run:
         """Note that ``item`` ends at ``stage``, failed or skipped."""
         reason = describe(error) if isinstance(error, BaseException) else error
         exception = error if isinstance(error, BaseException) else None
-        self.errors.append(ErrorRecord(item, stage, reason, attempts, skipped, exception))
+        record = ErrorRecord(item, stage, reason, attempts, skipped, exception)
+        self.errors.append(record)
+        if self.on_error is not None:
+            self.on_error(record)
 
     def halt(self, stage: str, item_id: int | None, error: BaseException) -> None:
         """Stop the run: the first halt is the one reported; what is in flight is cancelled."""

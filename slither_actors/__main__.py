@@ -1,0 +1,104 @@
+"""``python -m slither_actors run module:attribute``: long-running pipes as a service.
+
+``module:attribute`` names an async function ``main(runtime)`` that starts pipes with
+`start_pipe` and returns their `PipeService` (or a list of them). The command runs it in
+a runtime (settings from ``--settings``, else defaults) and waits until every pipe has
+ended. On SIGTERM or SIGINT it stops reading their sources, lets what is inside finish
+(for at most ``--drain-timeout`` seconds), and exits: 0 when every pipe ended cleanly, 1
+when a pipe halted or had to be cut short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import trio
+
+from slither_actors.errors import PipeError
+from slither_actors.pipe import PipeService
+from slither_actors.runtime import open_runtime
+
+ServiceMain = Callable[[Any], Awaitable["PipeService | Iterable[PipeService]"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the named services; return the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m slither_actors")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run long-running pipes until they end or a signal")
+    run.add_argument("target", metavar="module:attribute", help="async main(runtime) to run")
+    run.add_argument("--settings", help="a TOML file or pyproject.toml with the settings")
+    run.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds the pipes may take to finish what is inside after a signal (30)",
+    )
+    options = parser.parse_args(argv)
+    try:
+        service_main = _load(options.target)
+    except (ImportError, AttributeError, ValueError) as error:
+        parser.error(f"cannot load {options.target!r}: {error}")
+    serve = functools.partial(_serve, service_main, options.settings, options.drain_timeout)
+    return trio.run(serve)
+
+
+def _load(target: str) -> ServiceMain:
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ValueError("expected module:attribute")
+    value = getattr(importlib.import_module(module_name), attribute)
+    if not callable(value):
+        raise ValueError(f"{attribute} is not callable")
+    return value  # type: ignore[no-any-return]
+
+
+async def _serve(service_main: ServiceMain, settings: str | None, drain_timeout: float) -> int:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with open_runtime(settings) as runtime:
+            started = await service_main(runtime)
+            services = [started] if isinstance(started, PipeService) else list(started)
+            _say(f"running {', '.join(service.pipe.name() for service in services)}")
+            async with trio.open_nursery() as nursery:
+
+                async def until_all_end() -> None:
+                    for service in services:
+                        with contextlib.suppress(PipeError):  # reported below
+                            await service.wait()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(until_all_end)
+                async for number in signals:
+                    _say(f"{signal.Signals(number).name}: draining (at most {drain_timeout:g} s)")
+                    for service in services:
+                        nursery.start_soon(
+                            functools.partial(service.stop, drain=True, timeout=drain_timeout)
+                        )
+                    break
+    clean = True
+    for service in services:
+        name = service.pipe.name()
+        delivered = ", ".join(f"{output} {count}" for output, count in service.delivered.items())
+        _say(f"{name}: delivered {delivered or 'nothing'}; {len(service.errors)} error records")
+        if service.error is not None:
+            _say(f"{name} halted: {service.error}")
+            clean = False
+        elif service.cut_short:
+            _say(f"{name} did not finish within the drain timeout: items inside were lost")
+            clean = False
+    return 0 if clean else 1
+
+
+def _say(line: str) -> None:
+    print(f"slither_actors: {line}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

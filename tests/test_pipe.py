@@ -328,3 +328,25 @@ async def test_a_stage_actor_crash_loses_nothing_from_its_inbox() -> None:
     (record,) = results.errors
     assert record.item.payload == 0 and "the stage crashed" in record.reason
     assert [event.metadata["child"] for event in restarts] == ["stage gated"]
+
+
+# --- telemetry --------------------------------------------------------------------------------
+
+
+async def test_a_run_and_its_stages_report_spans_with_counts() -> None:
+    run_events = [("slither", "pipe", "run", kind) for kind in ("start", "stop", "exception")]
+    stage_events = [("slither", "pipe", "stage", kind) for kind in ("start", "stop")]
+    with telemetry.capture(run_events) as runs, telemetry.capture(stage_events) as stages:
+        await sa.run_pipe(HighLow, [1, 7, 8], session_id="s-1")
+        with pytest.raises(sa.PipeError):
+            await sa.run_pipe(Halting, ["bad"])
+    assert [event.name[-1] for event in runs] == ["start", "stop", "start", "exception"]
+    stop = runs[1]
+    assert stop.metadata == {"pipe": "HighLow", "session_id": "s-1"}
+    assert (stop.measurements["output.high"], stop.measurements["output.low"]) == (2, 1)
+    assert stop.measurements["errors"] == 0
+    assert {(event.metadata["pipe"], event.metadata["stage"]) for event in stages} == {
+        ("HighLow", "route"),
+        ("Halting", "check"),
+    }
+    assert len([event for event in stages if event.name[-1] == "stop"]) == 3

@@ -137,6 +137,28 @@ async def test_fan_out_children_carry_their_parent_id() -> None:
     assert record.item.id == empty.id and record.reason == "fanned out to no items"
 
 
+async def test_a_returned_item_keeps_the_input_id_and_its_route_is_honoured() -> None:
+    def reroute(item: sa.Item, ctx: sa.Context) -> sa.Item:
+        return sa.Item.wrap(item.payload + 1, meta={"seen": True}, route="negative")
+
+    class Rerouting(sa.Pipe):
+        stages = [sa.LocalStage("reroute", reroute), sa.LocalStage("never", double)]
+        outputs = ["negative"]
+
+    item = sa.Item.wrap(1)
+    result = await sa.run_pipe(Rerouting, [item])
+    (out,) = result["negative"]
+    assert (out.id, out.payload, out.meta) == (item.id, 2, {"seen": True})
+
+
+async def test_items_from_another_pipes_output_start_with_no_route() -> None:
+    first = await sa.run_pipe(HighLow, [9])
+    (high,) = first["high"]
+    assert high.route == "high"
+    again = await sa.run_pipe(TwoLocal, [high])
+    assert again.payloads() == [28] and again.errors == []
+
+
 # --- policies ---------------------------------------------------------------------------------
 
 

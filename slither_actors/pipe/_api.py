@@ -23,7 +23,7 @@ from slither_actors import telemetry
 from slither_actors.context import Context
 from slither_actors.core import ChildSpec, Supervisor, open_own_nursery
 from slither_actors.errors import NoRuntime
-from slither_actors.item import Item
+from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import Pipe
 from slither_actors.pipe._run import ErrorRecord, PipeResult, Run, empty_outputs
 from slither_actors.pipe._stage_actors import LocalStageActor, RouterStageActor, StageActor
@@ -174,10 +174,18 @@ async def feed(run: Run, inputs: Inputs) -> None:
     with feed:
         if isinstance(inputs, AsyncIterable):
             async for value in inputs:
-                await feed.send(value if type(value) is Item else Item.wrap(value))
+                await feed.send(entering(value))
         else:
             for value in inputs:
-                await feed.send(value if type(value) is Item else Item.wrap(value))
+                await feed.send(entering(value))
+
+
+def entering(value: Any) -> Item:
+    """An input value as it enters a pipe: an `Item`, with no route yet (an item from
+    another pipe's output carries that output's name as its route)."""
+    if type(value) is not Item:
+        return Item.wrap(value)
+    return value if value.route == DEFAULT_ROUTE else value.with_route(DEFAULT_ROUTE)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from slither_actors.context import Context
 from slither_actors.core import ChildSpec, ExitReason, Reason
 from slither_actors.errors import PipeError
 from slither_actors.item import Item
-from slither_actors.pipe._api import running
+from slither_actors.pipe._api import entering, running
 from slither_actors.pipe._definition import Pipe
 from slither_actors.pipe._run import ErrorRecord, Run
 
@@ -163,7 +163,7 @@ async def _feed_until_stopped(run: Run, source: AsyncIterable[Any], service: Pip
             service._reading = None
             if scope.cancelled_caught:
                 return
-            await run.feed.send(value if type(value) is Item else Item.wrap(value))
+            await run.feed.send(entering(value))
 
 
 def _sender(channel: _SendsPairs) -> Callable[[str, Item], Awaitable[None]]:

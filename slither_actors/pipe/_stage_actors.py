@@ -244,7 +244,9 @@ class LocalStageActor(StageActor):
                 self.run.record(name, item, "fanned out to no items", skipped=True)
             for child in outcome:
                 await self.run.forward(name, _child(item, child))
-        elif type(outcome) is Item:
+        elif type(outcome) is Item:  # its payload, meta and route; the id stays the input's
+            if outcome.id != item.id:
+                outcome = Item(item.id, outcome.payload, outcome.meta, outcome.route)
             await self.run.forward(name, outcome)
         else:
             await self.run.forward(name, item.update_payload(outcome))

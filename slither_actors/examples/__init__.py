@@ -30,6 +30,12 @@ def _batch_stats() -> None:
     batch_stats.main()
 
 
+def _text_analysis() -> None:
+    from slither_actors.examples import text_analysis
+
+    text_analysis.main()
+
+
 def _workers() -> None:
     from slither_actors.examples import workers
 
@@ -53,6 +59,11 @@ DEMOS: dict[str, Demo] = {
             "batch_stats",
             "dispatch with a poisoned dataset: halt, skip, and retry that isolates it",
             _batch_stats,
+        ),
+        Demo(
+            "text_analysis",
+            "a pipe over short texts: normalise, score in workers, route by mood; one poisoned",
+            _text_analysis,
         ),
     ]
 }

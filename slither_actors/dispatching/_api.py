@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,10 +21,10 @@ from slither_actors.dispatching._runner import Halted, Runner, execute_batch
 from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
 from slither_actors.errors import DispatchError
 from slither_actors.item import Item
-from slither_actors.workers import pools_used
+from slither_actors.workers import own_session
 
 if TYPE_CHECKING:
-    from slither_actors.workers._pool import WorkerPool
+    pass
 
 __all__ = ["ResultStream", "call_batch", "dispatch", "dispatch_stream"]
 
@@ -177,21 +177,9 @@ async def call_batch(
         return await execute_batch(executor, 1, Batch.of_values(values), run_context, checked)
 
 
-@contextmanager
-def _session_of(context: Context, given: Context | None) -> Iterator[None]:
-    """While a run whose session id was made up for it goes on, note the pools it uses;
-    afterwards end its session there, so that pools do not keep bindings nobody reuses."""
-    if given is not None:
-        yield
-        return
-    used: set[WorkerPool] = set()
-    token = pools_used.set(used)
-    try:
-        yield
-    finally:
-        pools_used.reset(token)
-        for pool in used:
-            pool.end_session(context.session_id)
+def _session_of(context: Context, given: Context | None) -> AbstractContextManager[None]:
+    """A run whose session id was made up for it ends that session when it is over."""
+    return own_session(context.session_id) if given is None else nullcontext()
 
 
 def _in_batch_order(batches: list[tuple[int, list[Item]]]) -> list[Item]:

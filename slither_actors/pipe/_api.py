@@ -30,6 +30,7 @@ from slither_actors.pipe._stage_actors import LocalStageActor, RouterStageActor,
 from slither_actors.pipe._stages import LocalStage, RouterStage, Stage
 from slither_actors.pipe._worker_stage import WorkerStageActor
 from slither_actors.store import active_stores
+from slither_actors.workers import own_session
 
 __all__ = ["PipeStream", "run_pipe", "stream_pipe"]
 
@@ -117,8 +118,11 @@ async def _open_run(
 ) -> AsyncIterator[Run]:
     context = Context.new(session_id, pipe=pipe.name(), metadata=metadata)
     run = Run.open(pipe, context, errors=result.errors)
-    async with running(run, functools.partial(feed, run, inputs), result):
-        yield run
+    # A session made up for this run is ended in the pools it used once the run is over.
+    owned = own_session(context.session_id) if session_id is None else contextlib.nullcontext()
+    with owned:
+        async with running(run, functools.partial(feed, run, inputs), result):
+            yield run
 
 
 @contextlib.asynccontextmanager
@@ -204,6 +208,6 @@ def session_views(pipe: type[Pipe], session_id: str) -> Iterator[None]:
 
 
 def _counts(run: Run) -> dict[str, int]:
-    counts = {f"output.{name}": count for name, count in run.delivered.items()}
+    counts = {f"output.{name}": run.delivered.get(name, 0) for name in run.pipe.output_names}
     counts["errors"] = len(run.errors)
     return counts

@@ -158,6 +158,10 @@ class Run:
         else:
             await links.inboxes[following].send(item)
 
+    def reaches(self, stage: str, destination: str) -> bool:
+        """Whether ``stage`` may send to ``destination`` (an output or a later stage)."""
+        return destination in self.pipe.output_names or destination in self.links[stage].inboxes
+
     async def send_to(self, stage: str, destination: str, item: Item) -> None:
         """Send ``item`` from ``stage`` to ``destination``: an output (``default`` too) or a
         later stage; anything else fails the item."""

@@ -25,6 +25,7 @@ from slither_actors.item import Item
 from slither_actors.pipe._api import entering, running
 from slither_actors.pipe._definition import Pipe
 from slither_actors.pipe._run import ErrorRecord, Run
+from slither_actors.workers import own_session
 
 __all__ = ["PipeService", "Sink", "pipe_service_spec"]
 
@@ -117,7 +118,11 @@ def pipe_service_spec(
     context = Context.new(session_id, pipe=pipe.name())
 
     async def start(*, task_status: trio.TaskStatus[PipeService]) -> None:
-        await _serve(pipe, context, source, sink, on_error, task_status)
+        if session_id is not None:
+            await _serve(pipe, context, source, sink, on_error, task_status)
+            return
+        with own_session(context.session_id):  # made up here: ended when the pipe ends
+            await _serve(pipe, context, source, sink, on_error, task_status)
 
     return ChildSpec(
         f"pipe {pipe.name()} {context.session_id}", start, restart="temporary", shutdown=shutdown

@@ -19,7 +19,7 @@ from slither_actors.core import Actor, ExitReason, Reason
 from slither_actors.dispatching import Halt, Retry, Skip
 from slither_actors.dispatching._policies import describe
 from slither_actors.errors import ItemFailed
-from slither_actors.item import Item
+from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import StagePolicy, ToOutput
 from slither_actors.pipe._run import Run
 from slither_actors.pipe._stages import (
@@ -158,7 +158,7 @@ class LocalStageActor(StageActor):
                     break
             for item in batch:
                 self.in_hand[item.id] = item
-            await self._handle_batch(batch)
+            await self._observed_batch(batch)
             for item in batch:
                 self.in_hand.pop(item.id, None)
 
@@ -204,6 +204,14 @@ class LocalStageActor(StageActor):
             outcome = await outcome
         return outcome
 
+    async def _observed_batch(self, batch: list[Item]) -> None:
+        if not telemetry.is_observed(_STAGE_SPAN):
+            await self._handle_batch(batch)
+            return
+        metadata = {"pipe": self.run.pipe.name(), "stage": self.stage.name, "size": len(batch)}
+        with telemetry.span(_STAGE_SPAN, metadata):
+            await self._handle_batch(batch)
+
     async def _handle_batch(self, batch: list[Item]) -> None:
         stage = self.stage
         assert isinstance(stage, LocalStage) and stage.batch_handler is not None
@@ -226,6 +234,14 @@ class LocalStageActor(StageActor):
             else:
                 await self._hand_on(item, outcome)
 
+    async def _routed(self, item: Item, destination: str, moved: Item) -> None:
+        """Send ``moved`` to ``destination``; one the stage cannot reach fails ``item``."""
+        if not self.run.reaches(self.stage.name, destination):
+            problem = f"routed to {destination!r}, which is neither an output nor a later stage"
+            await self.failed(item, ValueError(problem))
+            return
+        await self.run.send_to(self.stage.name, destination, moved)
+
     async def _hand_on(self, item: Item, outcome: Any) -> None:
         """Send on what the handler made of ``item``."""
         stage = self.stage
@@ -234,7 +250,7 @@ class LocalStageActor(StageActor):
         if isinstance(outcome, SkipItem):
             self.run.record(name, item, outcome.reason or "skipped by the handler", skipped=True)
         elif isinstance(outcome, RouteTo):
-            await self.run.send_to(name, outcome.destination, outcome.applied_to(item))
+            await self._routed(item, outcome.destination, outcome.applied_to(item))
         elif stage.cardinality is Cardinality.MANY:
             if not isinstance(outcome, list):
                 problem = f"a 'many' handler returns a list, not {type(outcome).__name__}"
@@ -247,7 +263,10 @@ class LocalStageActor(StageActor):
         elif type(outcome) is Item:  # its payload, meta and route; the id stays the input's
             if outcome.id != item.id:
                 outcome = Item(item.id, outcome.payload, outcome.meta, outcome.route)
-            await self.run.forward(name, outcome)
+            if outcome.route == DEFAULT_ROUTE:
+                await self.run.forward(name, outcome)
+            else:
+                await self._routed(item, outcome.route, outcome)
         else:
             await self.run.forward(name, item.update_payload(outcome))
 
@@ -255,8 +274,8 @@ class LocalStageActor(StageActor):
 def _child(parent: Item, value: Any) -> Item:
     """A fan-out child of ``parent``: a fresh id, the parent's meta plus ``parent_id``."""
     meta = {**parent.meta, "parent_id": parent.id}
-    if type(value) is Item:
-        return value.put_meta(meta)
+    if type(value) is Item:  # its payload, meta and route, under a fresh id of its own
+        return Item.wrap(value.payload, meta={**value.meta, **meta}, route=value.route)
     return Item.wrap(value, meta=meta, route=parent.route)
 
 

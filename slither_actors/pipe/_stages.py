@@ -4,6 +4,7 @@ may return besides a new payload."""
 from __future__ import annotations
 
 import enum
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,6 +67,8 @@ class LocalStage:
         """What is wrong with this stage on its own (empty when nothing is)."""
         if (self.handler is None) == (self.batch_handler is None):
             return ["a local stage takes a handler or a batch_handler (one of them)"]
+        if self.in_thread and inspect.iscoroutinefunction(self.handler or self.batch_handler):
+            return ["in_thread runs a sync handler in a thread; this handler is async"]
         return []
 
 
@@ -75,8 +78,9 @@ class WorkerStage:
 
     The target is ``module`` and ``function`` (``module.function(payloads)``) or ``tool``.
     Batches are cut by ``strategy`` (default ``FixedBatch(batch_size)``, the batch size
-    from the runtime's dispatch settings unless given); a partial batch leaves after
-    ``linger`` seconds without a new item. At most ``max_in_flight`` batches are out.
+    from the runtime's dispatch settings unless given); a partial batch leaves
+    ``linger`` seconds after its first item came, full or not. At most
+    ``max_in_flight`` batches are out.
     """
 
     name: str = attrs.field(validator=_name)

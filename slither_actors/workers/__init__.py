@@ -5,7 +5,8 @@ Kept light: worker processes import this package (for its protocol) at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from slither_actors.errors import NoRuntime
 if TYPE_CHECKING:
     from slither_actors.workers._pool import Tool, WorkerPool
 
-__all__ = ["Tool", "current_pool", "pool_finder", "pools_used"]
+__all__ = ["Tool", "current_pool", "own_session", "pool_finder", "pools_used"]
 
 # Set by the runtime: finds (or starts) its pool by name.
 pool_finder: ContextVar[Callable[[str], Awaitable[WorkerPool]] | None] = ContextVar(
@@ -39,6 +40,21 @@ async def current_pool(name: str = "default") -> WorkerPool:
     if used is not None:
         used.add(pool)
     return pool
+
+
+@contextmanager
+def own_session(session_id: str) -> Iterator[None]:
+    """For a run that made up ``session_id`` itself: note the pools its calls reach while
+    the block runs, and end the session in each of them afterwards, so that pools do not
+    keep bindings nobody will use again."""
+    used: set[WorkerPool] = set()
+    token = pools_used.set(used)
+    try:
+        yield
+    finally:
+        pools_used.reset(token)
+        for pool in used:
+            pool.end_session(session_id)
 
 
 def __getattr__(name: str) -> Any:

@@ -62,7 +62,10 @@ async def test_the_text_analysis_demo_routes_by_mood_and_accounts_for_every_text
     assert "normalise '   ': blank text (skipped)" in output
     # How many batches the worker stage made depends on timing (a linger may cut one short).
     assert "telemetry: stage spans normalise 36, score " in output
-    assert "mood 34; run stop positive=12 negative=12 neutral=10 rejected=1 errors=1" in output
+    assert (
+        "mood 34; run stop default=0 positive=12 negative=12 neutral=10 rejected=1 errors=1"
+        in output
+    )
 
 
 async def test_the_supervision_demo_shows_restarts_escalation_and_telemetry() -> None:

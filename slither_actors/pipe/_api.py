@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -25,8 +26,9 @@ from slither_actors.core import ChildSpec, Supervisor, open_own_nursery
 from slither_actors.errors import NoRuntime
 from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import Pipe
-from slither_actors.pipe._run import ErrorRecord, PipeResult, Run, empty_outputs
-from slither_actors.pipe._stage_actors import LocalStageActor, RouterStageActor, StageActor
+from slither_actors.pipe._local_stage import LocalStageActor
+from slither_actors.pipe._run import CHUNK, ErrorRecord, PipeResult, Run, empty_outputs
+from slither_actors.pipe._stage_actors import RouterStageActor, StageActor
 from slither_actors.pipe._stages import LocalStage, RouterStage, Stage
 from slither_actors.pipe._worker_stage import WorkerStageActor
 from slither_actors.store import active_stores
@@ -57,9 +59,11 @@ async def run_pipe(
     one): worker calls keep to its workers, and the views of the pipe's stores answer it.
     """
     result = PipeResult(empty_outputs(pipe), [])
+    outputs = result.outputs
     async with _open_run(pipe, inputs, session_id, metadata, result) as run:
-        async for output, item in run.exits:
-            result.outputs[output].append(item)
+        async for chunk in run.exits:
+            for output, item in chunk:
+                outputs[output].append(item)
     return result
 
 
@@ -69,6 +73,8 @@ class PipeStream:
 
     _run: Run
     _result: PipeResult
+    _chunk: list[tuple[str, Item]] = attrs.Factory(list)
+    _position: int = 0
 
     @property
     def errors(self) -> list[ErrorRecord]:
@@ -79,10 +85,15 @@ class PipeStream:
         return self
 
     async def __anext__(self) -> tuple[str, Item]:
-        try:
-            return await self._run.exits.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
+        if self._position >= len(self._chunk):
+            try:
+                self._chunk = await self._run.exits.receive()
+            except trio.EndOfChannel:
+                raise StopAsyncIteration from None
+            self._position = 0
+        pair = self._chunk[self._position]
+        self._position += 1
+        return pair
 
 
 @contextlib.asynccontextmanager
@@ -173,15 +184,40 @@ def child_spec(run: Run, stage: Stage) -> ChildSpec:
 
 
 async def feed(run: Run, inputs: Inputs) -> None:
-    """Send the input into the first stage, one item at a time, as it takes them."""
-    feed = run.feed
-    with feed:
-        if isinstance(inputs, AsyncIterable):
-            async for value in inputs:
-                await feed.send(entering(value))
-        else:
-            for value in inputs:
-                await feed.send(entering(value))
+    """Send the input into the first stage, a chunk at a time, as it takes them."""
+    if isinstance(inputs, AsyncIterable):
+        await feed_from(run, functools.partial(_read, inputs))
+        return
+    values = iter(inputs)
+    with run.feed:
+        while chunk := list(itertools.islice(values, CHUNK)):
+            await run.feed.send([entering(value) for value in chunk])
+
+
+async def _read(inputs: AsyncIterable[Any], read: trio.MemorySendChannel[Item]) -> None:
+    async with read:
+        async for value in inputs:
+            await read.send(entering(value))
+
+
+async def feed_from(
+    run: Run, reader: Callable[[trio.MemorySendChannel[Item]], Awaitable[None]]
+) -> None:
+    """Send what ``reader`` reads into the first stage: whatever has been read by the time
+    the stage takes the next chunk travels together, so a slow source costs no waiting
+    and a fast one travels in full chunks."""
+    read, ready = trio.open_memory_channel[Item](CHUNK)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader, read)
+        with run.feed, ready:
+            async for first in ready:
+                chunk = [first]
+                while len(chunk) < CHUNK:
+                    try:
+                        chunk.append(ready.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                await run.feed.send(chunk)
 
 
 def entering(value: Any) -> Item:

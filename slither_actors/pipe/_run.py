@@ -1,9 +1,14 @@
 """One run of a pipe: its channels, where an item goes next, its records, how it halts.
 
-Every stage has a bounded inbox. The run owns the channels, not the stage actors, so a
-stage actor that crashes and is restarted finds its inbox as it was. Each producer holds
-its own clone of the channels it sends on; an inbox ends when all its producers are done,
-and the run ends when every clone of the exit channel is closed.
+Every stage has a bounded inbox. Items travel between stages in chunks (lists of up to
+`CHUNK` items, one channel message each): a trip through a Trio channel costs far more
+than the work of a light stage, so moving items one by one made the channels the pipe's
+bottleneck. A stage puts what it makes into an `Outbox`, which sends a chunk per
+destination once enough has gathered, a little time has passed, or its input chunk is
+done. The run owns the channels, not the stage actors, so a stage actor that crashes and
+is restarted finds its inbox as it was. Each producer holds its own clone of the channels
+it sends on; an inbox ends when all its producers are done, and the run ends when every
+clone of the exit channel is closed.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import attrs
 import trio
 
 from slither_actors.context import Context
-from slither_actors.core import SupervisorRef
+from slither_actors.core import Signal, SupervisorRef
 from slither_actors.dispatching._policies import describe
 from slither_actors.errors import PipeError
 from slither_actors.item import DEFAULT_ROUTE, Item
@@ -24,7 +29,12 @@ from slither_actors.pipe._stages import RouterStage
 
 __all__ = ["ErrorRecord", "PipeResult", "Run", "StageLinks"]
 
-DEFAULT_BUFFER = 64
+DEFAULT_BUFFER = 64  # items a stage's inbox holds
+CHUNK = 64  # items that travel together, at most
+FLUSH_AFTER = 0.005  # seconds an item may wait in an outbox while its stage works on
+
+Chunk = list[Item]
+Exits = list[tuple[str, Item]]
 
 
 @attrs.frozen
@@ -67,8 +77,8 @@ class PipeResult:
 class StageLinks:
     """The channels one stage sends on: its own clones, closed when the stage is done."""
 
-    inboxes: dict[str, trio.MemorySendChannel[Item]]  # later stages, by name
-    exits: trio.MemorySendChannel[tuple[str, Item]]
+    inboxes: dict[str, trio.MemorySendChannel[Chunk]]  # later stages, by name
+    exits: trio.MemorySendChannel[Exits]
     closed: bool = False
 
     def close(self) -> None:
@@ -88,9 +98,9 @@ class Run:
     pipe: type[Pipe]
     context: Context
     links: dict[str, StageLinks]
-    inboxes: dict[str, trio.MemoryReceiveChannel[Item]]
-    feed: trio.MemorySendChannel[Item]  # the first stage's inbox, for the input
-    exits: trio.MemoryReceiveChannel[tuple[str, Item]]
+    inboxes: dict[str, trio.MemoryReceiveChannel[Chunk]]
+    feed: trio.MemorySendChannel[Chunk]  # the first stage's inbox, for the input
+    exits: trio.MemoryReceiveChannel[Exits]
     following: dict[str, str | None]  # the stage after each stage (None after the last)
     stage_contexts: dict[str, Context]  # what each stage's handlers and executors see
     # Every record, for a run; the latest ones only, for a long-running pipe.
@@ -99,6 +109,9 @@ class Run:
     delivered: dict[str, int] = attrs.Factory(dict)  # items that left, by output
     halted: PipeError | None = None
     supervisor: SupervisorRef | None = None  # of the stage actors, once they have started
+    # Items a crashed stage actor had taken but not begun: its next incarnation takes them
+    # before anything else from its inbox.
+    leftovers: dict[str, Chunk] = attrs.Factory(dict)
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
 
     @classmethod
@@ -112,12 +125,13 @@ class Run:
         """Make the channels of a run of ``pipe``; its records go into ``errors`` (a new
         list if None), and to ``on_error`` as they are made."""
         names = [stage.name for stage in pipe.stages]
-        sends: dict[str, trio.MemorySendChannel[Item]] = {}
-        inboxes: dict[str, trio.MemoryReceiveChannel[Item]] = {}
+        sends: dict[str, trio.MemorySendChannel[Chunk]] = {}
+        inboxes: dict[str, trio.MemoryReceiveChannel[Chunk]] = {}
         for stage in pipe.stages:
-            size = stage.buffer if stage.buffer is not None else DEFAULT_BUFFER
-            sends[stage.name], inboxes[stage.name] = trio.open_memory_channel[Item](size)
-        exit_send, exit_receive = trio.open_memory_channel[tuple[str, Item]](0)
+            items = stage.buffer if stage.buffer is not None else DEFAULT_BUFFER
+            chunks = max(1, items // CHUNK)  # a full inbox holds about ``buffer`` items
+            sends[stage.name], inboxes[stage.name] = trio.open_memory_channel[Chunk](chunks)
+        exit_send, exit_receive = trio.open_memory_channel[Exits](0)
         links = {}
         for position, name in enumerate(names):
             later = names[position + 1 :]
@@ -143,44 +157,13 @@ class Run:
             on_error,
         )
 
-    # --- where an item goes -----------------------------------------------------------------
-
-    async def forward(self, stage: str, item: Item) -> None:
-        """Send ``item``, done with ``stage``, on: to the stage or output its route names,
-        else to the next stage (or, after the last, the ``default`` output)."""
-        links = self.links[stage]
-        if item.route != DEFAULT_ROUTE:
-            await self.send_to(stage, item.route, item)
-            return
-        following = self.following[stage]
-        if following is None:
-            await self._leave(links, DEFAULT_OUTPUT, item)
-        else:
-            await links.inboxes[following].send(item)
-
     def reaches(self, stage: str, destination: str) -> bool:
         """Whether ``stage`` may send to ``destination`` (an output or a later stage)."""
         return destination in self.pipe.output_names or destination in self.links[stage].inboxes
 
-    async def send_to(self, stage: str, destination: str, item: Item) -> None:
-        """Send ``item`` from ``stage`` to ``destination``: an output (``default`` too) or a
-        later stage; anything else fails the item."""
-        links = self.links[stage]
-        if destination in self.pipe.output_names:
-            routed = item if item.route == destination else item.with_route(destination)
-            await self._leave(links, destination, routed)
-            return
-        target = links.inboxes.get(destination)
-        if target is None:
-            problem = f"routed to {destination!r}, which is neither an output nor a later stage"
-            self.record(stage, item, ValueError(problem))
-            return
-        # A route to a stage ends there: past it, the item flows on as usual.
-        await target.send(item if item.route == DEFAULT_ROUTE else item.with_route(DEFAULT_ROUTE))
-
-    async def _leave(self, links: StageLinks, output: str, item: Item) -> None:
-        await links.exits.send((output, item))
-        self.delivered[output] = self.delivered.get(output, 0) + 1
+    def outbox(self, stage: str) -> Outbox:
+        """A new outbox for ``stage``."""
+        return Outbox(self, stage, self.links[stage], self.following[stage])
 
     # --- what becomes of a failure ----------------------------------------------------------
 
@@ -215,6 +198,113 @@ class Run:
             if predicate(item):
                 return destination
         return DEFAULT_OUTPUT
+
+
+@attrs.define(eq=False)
+class Outbox:
+    """What one stage has made and not sent yet, by destination, sent a chunk at a time.
+
+    `forward` and `send_to` only note an item; `flush` sends. The items noted and the
+    chunks being sent are known until they are through, so that a stage actor that
+    crashes can record them rather than lose them (`unsent`).
+    """
+
+    run: Run
+    stage: str
+    links: StageLinks
+    following: str | None
+    to_stages: dict[str, Chunk] = attrs.Factory(dict)
+    to_exits: Exits = attrs.Factory(list)
+    sending: list[list[Any]] = attrs.Factory(list)
+    count: int = 0
+    since: float = 0.0  # when the oldest noted item was noted
+    _sends: trio.Lock = attrs.Factory(trio.Lock)  # one flush at a time keeps chunks in order
+    _first_noted: Signal = attrs.Factory(Signal)
+
+    def forward(self, item: Item) -> None:
+        """Send ``item`` on: where its route says, else to the next stage (after the last,
+        to the ``default`` output)."""
+        if item.route != DEFAULT_ROUTE:
+            self.send_to(item.route, item)
+        elif self.following is None:
+            self._note_exit(DEFAULT_OUTPUT, item)
+        else:
+            self._note(self.following, item)
+
+    def send_to(self, destination: str, item: Item) -> None:
+        """Send ``item`` to ``destination``, an output (``default`` too) or a later stage
+        (see `Run.reaches`). A route to a stage ends there: past it, the item flows on."""
+        if destination in self.run.pipe.output_names:
+            self._note_exit(
+                destination, item if item.route == destination else item.with_route(destination)
+            )
+        else:
+            self._note(
+                destination, item if item.route == DEFAULT_ROUTE else item.with_route(DEFAULT_ROUTE)
+            )
+
+    def _note(self, stage: str, item: Item) -> None:
+        chunk = self.to_stages.get(stage)
+        if chunk is None:
+            chunk = self.to_stages[stage] = []
+        chunk.append(item)
+        self._noted()
+
+    def _note_exit(self, output: str, item: Item) -> None:
+        self.to_exits.append((output, item))
+        self._noted()
+
+    def _noted(self) -> None:
+        if not self.count:
+            self.since = trio.current_time()
+            self._first_noted.set()
+        self.count += 1
+
+    async def keep_flushing(self) -> None:
+        """Send what has waited `FLUSH_AFTER` seconds, however long the stage's work on
+        the next items takes (run as a helper task of the stage actor)."""
+        while True:
+            if not self.count:
+                await self._first_noted.wait()
+            deadline = self.since + FLUSH_AFTER
+            await trio.sleep_until(deadline)
+            if self.count and self.since + FLUSH_AFTER <= trio.current_time():
+                await self.flush()
+
+    async def flush(self) -> None:
+        """Send everything noted, a chunk per destination."""
+        if not self.count:
+            return
+        async with self._sends:
+            await self._send_noted()
+
+    async def _send_noted(self) -> None:
+        if not self.count:  # another flush sent it while this one waited its turn
+            return
+        to_stages, to_exits = self.to_stages, self.to_exits
+        self.to_stages, self.to_exits, self.count = {}, [], 0
+        # Known as being sent until each is through: a send cut short by a crash leaves its
+        # chunk here, for the crashed actor to record (see `unsent`).
+        outgoing: list[tuple[trio.MemorySendChannel[Any], list[Any]]] = [
+            (self.links.inboxes[stage], chunk) for stage, chunk in to_stages.items()
+        ]
+        if to_exits:
+            outgoing.append((self.links.exits, to_exits))
+        self.sending.extend(chunk for _, chunk in outgoing)
+        for channel, chunk in outgoing:
+            await channel.send(chunk)
+            self.sending = [each for each in self.sending if each is not chunk]
+        delivered = self.run.delivered
+        for output, _ in to_exits:
+            delivered[output] = delivered.get(output, 0) + 1
+
+    def unsent(self) -> list[Item]:
+        """Every item noted or being sent, not yet through."""
+        items = [item for chunk in self.to_stages.values() for item in chunk]
+        items += [item for _, item in self.to_exits]
+        for chunk in self.sending:
+            items += [entry[1] if isinstance(entry, tuple) else entry for entry in chunk]
+        return items
 
 
 def empty_outputs(pipe: type[Pipe]) -> dict[str, list[Item]]:

@@ -22,7 +22,7 @@ from slither_actors.context import Context
 from slither_actors.core import ChildSpec, ExitReason, Reason
 from slither_actors.errors import PipeError
 from slither_actors.item import Item
-from slither_actors.pipe._api import entering, running
+from slither_actors.pipe._api import entering, feed_from, running
 from slither_actors.pipe._definition import Pipe
 from slither_actors.pipe._run import ErrorRecord, Run
 from slither_actors.workers import own_session
@@ -142,10 +142,12 @@ async def _serve(
     service = PipeService(pipe, context.session_id, run)
     deliver = _sender(sink) if hasattr(sink, "send") else sink
     try:
-        async with running(run, functools.partial(_feed_until_stopped, run, source, service)):
+        reader = functools.partial(_read_until_stopped, source, service)
+        async with running(run, functools.partial(feed_from, run, reader)):
             task_status.started(service)
-            async for output, item in run.exits:
-                await deliver(output, item)
+            async for chunk in run.exits:
+                for output, item in chunk:
+                    await deliver(output, item)
     except PipeError as error:
         service.error = error
         raise
@@ -153,11 +155,13 @@ async def _serve(
         service._ended.set()
 
 
-async def _feed_until_stopped(run: Run, source: AsyncIterable[Any], service: PipeService) -> None:
-    """Feed ``source`` into the run until it ends or the service stops. A stop interrupts
-    only the wait for the source: an item already read is always sent on."""
+async def _read_until_stopped(
+    source: AsyncIterable[Any], service: PipeService, read: trio.MemorySendChannel[Item]
+) -> None:
+    """Read ``source`` until it ends or the service stops. A stop interrupts only the wait
+    for the source: an item already read is always sent on."""
     values = aiter(source)
-    with run.feed:
+    async with read:
         while not service._stopping:
             scope = service._reading = trio.CancelScope()
             with scope:
@@ -168,7 +172,7 @@ async def _feed_until_stopped(run: Run, source: AsyncIterable[Any], service: Pip
             service._reading = None
             if scope.cancelled_caught:
                 return
-            await run.feed.send(entering(value))
+            await read.send(entering(value))
 
 
 def _sender(channel: _SendsPairs) -> Callable[[str, Item], Awaitable[None]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import attrs
@@ -16,6 +17,7 @@ from slither_actors.dispatching._policies import ErrorPolicy, describe
 from slither_actors.dispatching._runner import Halted, Runner
 from slither_actors.item import Item
 from slither_actors.pipe._definition import ToOutput
+from slither_actors.pipe._run import Outbox
 from slither_actors.pipe._stage_actors import StageActor
 from slither_actors.pipe._stages import WorkerStage
 
@@ -26,14 +28,29 @@ _STAGE_SPAN = ("slither", "pipe", "stage")
 
 @attrs.define(eq=False)
 class _Taken:
-    """The stage's inbox, noting each item it gives out as in hand."""
+    """The stage's inbox as the runner reads it, an item at a time, each chunk noted as in
+    hand when it is taken. Items already taken come without a checkpoint, and a chunk that
+    is waiting is taken without one too, so a linger that has run out cuts a partial batch
+    only when nothing is waiting."""
 
-    inbox: trio.MemoryReceiveChannel[Item]
-    in_hand: dict[int, Item]
+    actor: StageActor
+    taken: collections.deque[Item] = attrs.Factory(collections.deque)
 
     async def receive(self) -> Item:
-        item = await self.inbox.receive()
-        self.in_hand[item.id] = item
+        actor = self.actor
+        if not self.taken:
+            chunk = actor.run.leftovers.pop(actor.stage.name, None)
+            if chunk is None:
+                inbox = actor.run.inboxes[actor.stage.name]
+                try:
+                    chunk = inbox.receive_nowait()
+                except trio.WouldBlock:
+                    chunk = await inbox.receive()
+            for item in chunk:
+                actor.in_hand[item.id] = item
+            self.taken.extend(chunk)
+        item = self.taken.popleft()
+        actor.started.add(item.id)  # the runner has it: in a batch, or about to be
         return item
 
 
@@ -65,6 +82,8 @@ class _StageExecutor(PayloadExecutor):
 class WorkerStageActor(StageActor):
     """Batches the inbox and dispatches the batches, at most ``max_in_flight`` at once."""
 
+    _outbox: Outbox | None = None
+
     async def consume(self) -> None:
         stage = self.stage
         assert isinstance(stage, WorkerStage)
@@ -79,22 +98,26 @@ class WorkerStageActor(StageActor):
             context=self.run.stage_contexts[stage.name],
             linger=stage.linger,
         )
+        self._outbox = self.new_outbox()
         try:
-            await runner.run(_Taken(self.run.inboxes[stage.name], self.in_hand), self._emit)
+            await runner.run(_Taken(self), self._emit)
         except Halted as halted:
             self.run.halt(stage.name, halted.item_id, halted.reason)
             await trio.sleep_forever()  # the halt cancels the run, this task included
 
     async def _emit(self, ref: int, items: list[Item]) -> None:
-        name = self.stage.name
+        name, outbox = self.stage.name, self._outbox
+        assert outbox is not None
         for item in items:
             original = self.in_hand.pop(item.id, item)
+            self.started.discard(item.id)
             if item.meta.get("skipped") and not original.meta.get("skipped"):
                 reason = str(item.meta.get("error", "skipped"))
                 attempts = int(item.meta.get("attempts", 1))
                 self.run.record(name, original, reason, attempts=attempts, skipped=True)
             else:
-                await self.run.forward(name, item)
+                outbox.forward(item)
+        await outbox.flush()
 
     def _dispatch_policy(self) -> ErrorPolicy:
         policy = self.policy

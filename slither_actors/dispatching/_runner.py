@@ -48,9 +48,12 @@ class Halted(Exception):
 
 @runtime_checkable
 class Receiver(Protocol):
-    """An input read with ``await receive()`` until `trio.EndOfChannel` (a trio channel)."""
+    """An input read with ``await receive()`` until `trio.EndOfChannel`, or without waiting
+    with ``receive_nowait()`` (`trio.WouldBlock` when nothing is there): a trio channel."""
 
     async def receive(self) -> Any: ...
+
+    def receive_nowait(self) -> Any: ...
 
 
 # Takes a finished batch's ref and items; batches come in ref order under `Ordering.PRESERVE`.
@@ -179,6 +182,16 @@ class Runner:
 
     async def _cut_received(self, source: Receiver) -> None:
         while not self._ready and not self._exhausted:
+            try:  # what is there already is taken without a wait, so without a timer
+                value = source.receive_nowait()
+            except trio.WouldBlock:
+                pass
+            except trio.EndOfChannel:
+                self._end_of_input()
+                continue
+            else:
+                self._add(value)
+                continue
             deadline = math.inf
             if self._held and self.linger is not None:
                 deadline = self._held_since + self.linger

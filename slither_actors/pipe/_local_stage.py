@@ -24,11 +24,11 @@ __all__ = ["LocalStageActor"]
 class LocalStageActor(StageActor):
     """Runs the stage's handler on each item (or its batch handler on a few at once)."""
 
-    @property
-    def spec(self) -> LocalStage:
-        """The stage, as the local stage it is."""
+    spec: LocalStage = attrs.field(init=False)  # the stage, as the local stage it is
+
+    def __attrs_post_init__(self) -> None:
         assert isinstance(self.stage, LocalStage)
-        return self.stage
+        self.spec = self.stage
 
     async def consume(self) -> None:
         if self.spec.batch_handler is not None:
@@ -111,7 +111,7 @@ class LocalStageActor(StageActor):
         if self.spec.in_thread:
             return await trio.to_thread.run_sync(handler, item, context)
         outcome = handler(item, context)
-        if inspect.isawaitable(outcome):
+        if inspect.iscoroutine(outcome) or hasattr(type(outcome), "__await__"):
             outcome = await outcome
         return outcome
 
@@ -147,6 +147,9 @@ class LocalStageActor(StageActor):
 
     async def _hand_on(self, item: Item, outcome: Any, outbox: Outbox) -> None:
         """Send on what the handler made of ``item``."""
+        if type(outcome) not in _SPECIAL and self.spec.cardinality is Cardinality.ONE:
+            outbox.forward(item.update_payload(outcome))  # the common case: a new payload
+            return
         name = self.stage.name
         if isinstance(outcome, SkipItem):
             self.run.record(name, item, outcome.reason or "skipped by the handler", skipped=True)
@@ -174,6 +177,10 @@ class LocalStageActor(StageActor):
                 await self._routed(item, outcome.route, outcome, outbox)
         else:
             outbox.forward(item.update_payload(outcome))
+
+
+# What a handler may return besides a plain new payload.
+_SPECIAL = frozenset({SkipItem, RouteTo, Item})
 
 
 def _child(parent: Item, value: Any) -> Item:

@@ -73,9 +73,20 @@ class StageActor(Actor):
     async def consume(self) -> None:
         """Handle every item of the inbox, one after another."""
         outbox = self.new_outbox()
+        in_hand, started, handle = self.in_hand, self.started, self.handle
         while (chunk := await self.next_chunk()) is not None:
-            for item in chunk:
-                await self.handle_one(item, outbox)
+            if telemetry.is_observed(STAGE_SPAN):
+                for item in chunk:
+                    await self.handle_one(item, outbox)
+                await outbox.flush()
+                continue
+            for item in chunk:  # the same as handle_one, without a span: the hot path
+                started.add(item.id)
+                await handle(item, outbox)
+                del in_hand[item.id]
+                started.discard(item.id)
+                if outbox.count >= CHUNK:
+                    await outbox.flush()
             await outbox.flush()
 
     async def handle_one(self, item: Item, outbox: Outbox) -> None:

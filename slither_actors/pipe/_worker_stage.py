@@ -29,28 +29,35 @@ _STAGE_SPAN = ("slither", "pipe", "stage")
 @attrs.define(eq=False)
 class _Taken:
     """The stage's inbox as the runner reads it, an item at a time, each chunk noted as in
-    hand when it is taken. Items already taken come without a checkpoint, and a chunk that
-    is waiting is taken without one too, so a linger that has run out cuts a partial batch
-    only when nothing is waiting."""
+    hand when it is taken (what a crashed incarnation left comes first). What is there
+    already comes without a wait, so a linger that has run out cuts a partial batch only
+    when nothing is waiting."""
 
     actor: StageActor
     taken: collections.deque[Item] = attrs.Factory(collections.deque)
 
-    async def receive(self) -> Item:
-        actor = self.actor
+    def receive_nowait(self) -> Item:
         if not self.taken:
+            actor = self.actor
             chunk = actor.run.leftovers.pop(actor.stage.name, None)
-            if chunk is None:
-                inbox = actor.run.inboxes[actor.stage.name]
-                try:
-                    chunk = inbox.receive_nowait()
-                except trio.WouldBlock:
-                    chunk = await inbox.receive()
-            for item in chunk:
-                actor.in_hand[item.id] = item
-            self.taken.extend(chunk)
+            self._take(chunk or actor.run.inboxes[actor.stage.name].receive_nowait())
+        return self._give()
+
+    async def receive(self) -> Item:
+        try:
+            return self.receive_nowait()
+        except trio.WouldBlock:
+            self._take(await self.actor.run.inboxes[self.actor.stage.name].receive())
+            return self._give()
+
+    def _take(self, chunk: list[Item]) -> None:
+        for item in chunk:
+            self.actor.in_hand[item.id] = item
+        self.taken.extend(chunk)
+
+    def _give(self) -> Item:
         item = self.taken.popleft()
-        actor.started.add(item.id)  # the runner has it: in a batch, or about to be
+        self.actor.started.add(item.id)  # the runner has it: in a batch, or about to be
         return item
 
 

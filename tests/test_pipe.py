@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -382,3 +383,35 @@ async def test_a_run_and_its_stages_report_spans_with_counts() -> None:
         ("Halting", "check"),
     }
     assert len([event for event in stages if event.name[-1] == "stop"]) == 3
+
+
+# --- failures outside any item ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_an_input_that_fails_fails_the_run_with_its_own_error(kind: str) -> None:
+    def broken() -> Iterator[int]:
+        yield 1
+        raise KeyError("the source broke")
+
+    async def broken_async() -> AsyncIterator[int]:
+        yield 1
+        raise KeyError("the source broke")
+
+    with pytest.raises(KeyError, match="the source broke"):
+        await sa.run_pipe(TwoLocal, broken() if kind == "sync" else broken_async())
+
+
+async def test_a_stage_that_keeps_crashing_ends_the_run_with_supervisor_exhausted() -> None:
+    class Crashing(sa.Pipe):
+        stages = [sa.LocalStage("crashing", double)]
+
+    with pytest.raises(sa.SupervisorExhausted, match="stage crashing"):
+        # An endless input nobody takes from: the stage stays up, held back by its outputs.
+        async with sa.stream_pipe(Crashing, itertools.count()) as results:
+            with trio.fail_after(10):
+                while True:  # crash it as often as it comes back, until its supervisor quits
+                    (child,) = results._run.supervisor.which_children()
+                    if child.running:
+                        await child.value.cast("crash")
+                    await trio.sleep(0.01)

@@ -152,17 +152,25 @@ async def running(
     )
     metadata = {"pipe": pipe.name(), "session_id": run.context.session_id}
     with session_views(pipe, run.context.session_id), telemetry.span(_RUN_SPAN, metadata) as span:
-        with run.cancel_scope:
-            async with open_own_nursery() as nursery:
-                run.supervisor = await nursery.start(supervisor.start)
-                nursery.start_soon(feeder)
-                try:
-                    yield
-                finally:
-                    # Done, or left early: either way the stages stop and the input is no
-                    # longer read.
-                    run.supervisor.request_stop()
-                    run.cancel_scope.cancel()
+        try:
+            with run.cancel_scope:
+                async with open_own_nursery() as nursery:
+                    run.supervisor = await nursery.start(supervisor.start)
+                    nursery.start_soon(feeder)
+                    try:
+                        yield
+                    finally:
+                        # Done, or left early: either way the stages stop and the input is
+                        # no longer read.
+                        run.supervisor.request_stop()
+                        run.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The input or the stage supervisor failed, and the run's own cancellation came
+            # with it; once the scope has taken that back, the failure is alone: raise it.
+            if len(group.exceptions) != 1:
+                raise
+            single = group.exceptions[0]
+            raise single from single.__cause__
         span.measurements.update(_counts(run))
         if run.halted is not None:
             run.halted.partial = result
@@ -207,7 +215,7 @@ async def feed_from(
     the stage takes the next chunk travels together, so a slow source costs no waiting
     and a fast one travels in full chunks."""
     read, ready = trio.open_memory_channel[Item](CHUNK)
-    async with trio.open_nursery() as nursery:
+    async with open_own_nursery() as nursery:
         nursery.start_soon(reader, read)
         with run.feed, ready:
             async for first in ready:

@@ -250,9 +250,13 @@ def report(
             f"{ratio:.2f}x",
             ratio >= floor,
         )
-    growth = memory["dispatch_stream, consumer counts"]["growth"]
+    rss_goal(memory["dispatch_stream, consumer counts"]["growth"], count, "stream")
+
+
+def rss_goal(growth: float, count: int, stream: str) -> None:
+    """Print the memory goal line: growth under 50 MB over a 1,000,000-item ``stream``."""
     pool_bench.goal(
-        f"RSS growth < 50 MB over the {count:,}-item stream"
+        f"RSS growth < 50 MB over the {count:,}-item {stream}"
         + ("" if count >= 1_000_000 else " (the goal is set for 1,000,000)"),
         f"{growth:.1f} MB",
         growth < 50,

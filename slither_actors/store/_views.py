@@ -54,6 +54,11 @@ class View:
         default=None, converter=attrs.converters.optional(ViewScope)
     )
     timeout: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    is_async: bool = attrs.field(init=False, eq=False, repr=False)
+
+    @is_async.default
+    def _handler_is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
 
 
 def view(
@@ -185,7 +190,7 @@ class ViewRegistry:
             argument = params.get("items")
             if not isinstance(argument, list):
                 raise TypeError(f"batch view {name!r} takes items=[params, ...]")
-        if inspect.iscoroutinefunction(declared.handler):
+        if declared.is_async:
             with trio.move_on_after(declared.timeout) as scope:
                 reply = await declared.handler(bound.store, argument, context)
             if scope.cancelled_caught:

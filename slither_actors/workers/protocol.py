@@ -165,6 +165,10 @@ _SHAPES: dict[int, tuple[type[Any], tuple[Any, ...]]] = {
     Stop.KIND: (Stop, ()),
 }
 
+# Each kind's field names in wire order (attrs.astuple cost more than packing a small reply).
+_FIELD_NAMES = {
+    cls: tuple(field.name for field in attrs.fields(cls)) for cls, _ in _SHAPES.values()
+}
 
 # --- encoding -----------------------------------------------------------------------------------
 
@@ -191,7 +195,7 @@ def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     Raises `PayloadError` if a payload cannot be carried (naming the item and its type) or
     if the frame would exceed ``max_frame`` bytes.
     """
-    fields = [message.KIND, *attrs.astuple(message, recurse=False)]
+    fields = [message.KIND, *[getattr(message, name) for name in _FIELD_NAMES[type(message)]]]
     return _frame(fields, lambda: message, max_frame)
 
 

@@ -415,3 +415,23 @@ async def test_a_stage_that_keeps_crashing_ends_the_run_with_supervisor_exhauste
                     if child.running:
                         await child.value.cast("crash")
                     await trio.sleep(0.01)
+
+
+async def test_a_million_items_stream_through_in_flat_memory() -> None:
+    # Memory stays flat when the input is never more than a few chunks ahead of the
+    # consumer, at every point of the run, not just at its start.
+    consumed = 0
+    most_ahead = 0
+
+    def numbers() -> Iterator[int]:
+        nonlocal most_ahead
+        for number in range(1_000_000):
+            most_ahead = max(most_ahead, number - consumed)
+            yield number
+
+    async with sa.stream_pipe(TwoLocal, numbers()) as results:
+        async for _, item in results:
+            assert item.payload == consumed * 2 + 10  # in order, each one through both stages
+            consumed += 1
+    assert consumed == 1_000_000
+    assert most_ahead <= (2 * 3 + 1) * 64  # as in the test of the first output above

@@ -224,6 +224,9 @@ if TYPE_CHECKING:
         SupervisorExhausted as SupervisorExhausted,
     )
     from slither_actors.errors import (
+        TooManySessions as TooManySessions,
+    )
+    from slither_actors.errors import (
         UnknownChild as UnknownChild,
     )
     from slither_actors.errors import (
@@ -445,6 +448,7 @@ _HOMES = {
     "RouterStage": "slither_actors.pipe",
     "Runtime": "slither_actors.runtime",
     "SessionLost": "slither_actors.errors",
+    "TooManySessions": "slither_actors.errors",
     "Settings": "slither_actors.config",
     "Skip": "slither_actors.dispatching",
     "SkipItem": "slither_actors.pipe",

@@ -214,6 +214,21 @@ class SessionLost(SlitherError):
         )
 
 
+class TooManySessions(SlitherError):
+    """A strict pool already keeps ``max_sessions`` bindings and forgets none of them (that
+    would move a session's calls away from its state without a word)."""
+
+    def __init__(self, pool: str, session_id: str, max_sessions: int) -> None:
+        self.pool = pool
+        self.session_id = session_id
+        self.max_sessions = max_sessions
+        super().__init__(
+            f"pool {pool!r} cannot bind session {session_id!r}: it keeps {max_sessions} "
+            f"strict sessions already; end finished ones with pool.end_session(session_id) "
+            f"or raise max_sessions"
+        )
+
+
 class PoolClosed(SlitherError):
     """The pool is stopping or has stopped; it takes no more calls."""
 

@@ -237,6 +237,29 @@ async def test_strict_affinity_reports_a_lost_session() -> None:
         assert await pool.call("worker_functions:double", [1], session_id="s") == [2]
 
 
+async def test_strict_affinity_never_forgets_a_session_to_make_room() -> None:
+    settings = pool_settings(size=2, affinity="strict", max_sessions=2)
+    async with sa.open_pool(settings) as pool:
+        homes = {
+            session: (await pool.call("worker_functions:whoami", [0], session_id=session))[0]
+            for session in ("a", "b")
+        }
+        with pytest.raises(sa.TooManySessions, match=r"keeps 2 strict sessions already"):
+            await pool.call("worker_functions:whoami", [0], session_id="c")
+        for session, home in homes.items():  # both still on their workers, state intact
+            again = await pool.call("worker_functions:whoami", [1], session_id=session)
+            assert again[0]["pid"] == home["pid"] and again[0]["calls"] > home["calls"]
+        pool.end_session("a")
+        assert await pool.call("worker_functions:double", [1], session_id="c") == [2]
+
+
+async def test_hint_affinity_forgets_the_least_recently_used_session() -> None:
+    async with sa.open_pool(pool_settings(size=1, max_sessions=2)) as pool:
+        for session in ("a", "b", "c"):
+            await pool.call("worker_functions:double", [1], session_id=session)
+        assert pool.stats().sessions == 2
+
+
 async def test_strict_affinity_waits_for_its_busy_worker() -> None:
     async with sa.open_pool(pool_settings(size=2, affinity="strict", calls_per_worker=1)) as pool:
         home = await pool.call("worker_functions:whoami", [0], session_id="s")

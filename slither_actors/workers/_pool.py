@@ -134,7 +134,8 @@ class WorkerPool:
         Raises `WorkerError` if the function raised (or returned the wrong number of
         results), `WorkerCrashed` if its worker died under it, `CallTimeout`,
         `PoolSaturated` when ``queue_limit`` calls already wait, `SessionLost` when a strict
-        session's worker has gone, `PayloadError` for a payload msgpack cannot carry, and
+        session's worker has gone, `TooManySessions` for a new session of a strict pool
+        that keeps ``max_sessions``, `PayloadError` for a payload msgpack cannot carry, and
         `PoolClosed` once the pool stops. Calls written to a worker behind one that crashed
         never started, so they move to another worker and nobody sees the crash but the
         caller whose call was running.

@@ -16,7 +16,13 @@ import attrs
 from slither_actors import telemetry
 from slither_actors.config import Affinity, PoolSettings
 from slither_actors.core import Signal
-from slither_actors.errors import CallTimeout, PoolClosed, PoolSaturated, SessionLost
+from slither_actors.errors import (
+    CallTimeout,
+    PoolClosed,
+    PoolSaturated,
+    SessionLost,
+    TooManySessions,
+)
 from slither_actors.workers._deadlines import Deadlines
 
 __all__ = ["LiveWorker", "PendingCall", "PoolState", "ViewResolver"]
@@ -186,8 +192,9 @@ class PoolState:
         self.waiting.append(pending)
 
     def _pick(self, session_id: str | None) -> LiveWorker | None:
-        """The worker for a call of ``session_id``, None to wait; `SessionLost` if strict
-        and its worker has gone."""
+        """The worker for a call of ``session_id``, None to wait. Under strict affinity,
+        `SessionLost` if its worker has gone, `TooManySessions` if a new session would
+        make the pool forget another's binding."""
         if session_id is None:
             return self._least_loaded()
         bound = self.sessions.get(session_id)
@@ -203,8 +210,11 @@ class PoolState:
             ):
                 return bound
             return other
-        if bound is not None and self.settings.affinity is Affinity.STRICT:
-            raise SessionLost(self.name, session_id, bound.where)
+        if self.settings.affinity is Affinity.STRICT:
+            if bound is not None:
+                raise SessionLost(self.name, session_id, bound.where)
+            if len(self.sessions) >= self.settings.max_sessions:
+                raise TooManySessions(self.name, session_id, self.settings.max_sessions)
         worker = self._least_loaded()
         if worker is not None:
             self._bind(session_id, worker, previous=bound)
@@ -248,9 +258,9 @@ class PoolState:
         for pending in list(self.waiting):
             try:
                 worker = self._pick(pending.session_id)
-            except SessionLost as lost:
+            except (SessionLost, TooManySessions) as refused:
                 self.waiting.remove(pending)
-                pending.fail(lost)
+                pending.fail(refused)
                 continue
             if worker is not None:
                 self.waiting.remove(pending)

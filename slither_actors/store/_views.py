@@ -45,6 +45,7 @@ class View:
     """A declared view: its name, its handler (a store method), mode, scope and timeout.
 
     A ``scope`` of None takes the runtime's ``bridge.default_scope`` when registered.
+    ``is_async`` (derived, not given) says whether the handler is a coroutine function.
     """
 
     name: str

@@ -141,6 +141,7 @@ async def our_round(workload: str, items: int) -> tuple[float, float]:
     async with sa.open_pool(pool_settings()) as pool:
         ready = time.perf_counter() - started
         target = f"workloads:{workload}_batch"
+        await pool.broadcast(target, 0)  # each worker answers once first, as the raw loop's do
         work = iter(batches(items))
         results: list[int] = []
 

@@ -12,25 +12,35 @@ class Signal:
 
     A task checks its condition and, if it does not hold, awaits `wait`; whoever changes
     the condition calls `set`, which wakes every task waiting at that moment. A `set` with
-    no waiter does nothing (the next waiter checks the condition first anyway). Unlike
-    replacing a `trio.Event` after each set, no object is made unless someone waits, which
-    matters on paths that run once per message.
+    no waiter does nothing (the next waiter checks the condition first anyway).
+
+    Waiting tasks are parked with trio's low-level API rather than on a `trio.Event`: no
+    event (and no parking lot) is made per wait, which matters on paths that run once per
+    message.
     """
 
-    __slots__ = ("_event",)
+    __slots__ = ("_waiters",)
 
     def __init__(self) -> None:
-        self._event: trio.Event | None = None
+        self._waiters: list[trio.lowlevel.Task] = []
 
     def set(self) -> None:
         """Wake the tasks waiting now."""
-        event = self._event
-        if event is not None:
-            self._event = None
-            event.set()
+        waiters = self._waiters
+        if waiters:
+            self._waiters = []
+            for task in waiters:
+                trio.lowlevel.reschedule(task)
 
     async def wait(self) -> None:
-        """Wait for the next `set`."""
-        if self._event is None:
-            self._event = trio.Event()
-        await self._event.wait()
+        """Wait for the next `set` (a checkpoint: cancellation ends the wait)."""
+        task = trio.lowlevel.current_task()
+        waiters = self._waiters
+        waiters.append(task)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            # Not woken yet (a woken task is never aborted), so it is still in this list.
+            waiters.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)

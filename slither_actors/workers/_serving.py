@@ -105,18 +105,22 @@ class Serving:
 
         Called by whichever task reads for the worker now (see `LiveWorker.reader`).
         """
-        # Straight on the fd: FdStream.receive_some would first yield to the scheduler
-        # and then try a read that usually fails, on every single result.
-        # Into one reused buffer: os.read would allocate (and shrink) a block of the full
-        # read size every time, which costs more than handling a small result.
-        # (This runs once per result, so it is written flat.)
+        # Straight on the fd, and into one reused buffer (os.read would allocate a block of
+        # the full read size every time). When nothing is there yet, let the other tasks
+        # run once and look again before parking on the fd: they write the next calls
+        # meanwhile, the worker often answers, and a read then costs no trip through
+        # epoll. (This runs once per result, so it is written flat.)
         fd, buffer, live = self._fd, self._buffer, self.live
         try:
             try:
                 size = os.readv(fd, [buffer])
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(fd)
-                size = os.readv(fd, [buffer])
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                try:
+                    size = os.readv(fd, [buffer])
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(fd)
+                    size = os.readv(fd, [buffer])
         except BlockingIOError:
             return  # woken without data (it happens); the caller simply reads again
         except (OSError, trio.ClosedResourceError):
@@ -124,29 +128,29 @@ class Serving:
         if not size:
             self.finish(Ending("", crashed=True))  # it ended: its exit status says how
             return
-        decoder = self.decoder
-        views: list[ViewRequest] = []
+        views: list[ViewRequest] | None = None
         try:
-            decoder.feed(buffer[:size])
-            for message in decoder.messages():
+            for message in self.decoder.decode(buffer[:size]):
                 if type(message) is Result:
                     self._finished(message.call_id).resolve(message.results)
                 elif type(message) is ViewRequest:
-                    views.append(message)
+                    views = [message] if views is None else [*views, message]
                 else:
                     self._handle(message)
         except ProtocolError as error:
             self.finish(Ending(f"sent a malformed frame ({error})", crashed=True))
             return
-        for request in views:
-            # Answered right here: the worker waits for the reply and can send nothing
-            # else meanwhile, so no reading is held up, and no task is spawned per view.
-            await self._answer_view(request)
+        if views is not None:
+            for request in views:
+                # Answered right here: the worker waits for the reply and can send nothing
+                # else meanwhile, so no reading is held up, and no task is spawned per view.
+                await self._answer_view(request)
         if live.results_since_rss_check >= _RSS_CHECK_EVERY:
             self._check_memory()
         if live.draining is not None and not live.outstanding:
             self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
-        self.state.capacity_freed()
+        if self.state.waiting:
+            self.state.capacity_freed()
 
     def _handle(self, message: Message) -> None:
         kind = type(message)

@@ -84,6 +84,40 @@ def test_any_messages_survive_encoding_and_any_chunking(batch: list[Any], cuts: 
     assert decoder.pending == 0
 
 
+@settings(max_examples=300)
+@given(
+    batch=st.lists(messages, max_size=6),
+    cuts=st.lists(st.integers(min_value=0), max_size=8),
+    bytearrays=st.booleans(),
+)
+def test_decode_in_one_step_matches_feed_then_messages_for_any_chunking(
+    batch: list[Any], cuts: list[int], bytearrays: bool
+) -> None:
+    stream = b"".join(encode(message) for message in batch)
+    points = sorted({cut % (len(stream) + 1) for cut in cuts})
+    decoder = FrameDecoder()
+    decoded = []
+    for start, end in zip([0, *points], [*points, len(stream)], strict=True):
+        chunk = stream[start:end]
+        decoded.extend(decoder.decode(bytearray(chunk) if bytearrays else chunk))
+    assert decoded == batch
+    assert decoder.pending == 0
+
+
+@settings(max_examples=300)
+@given(garbage=st.binary(max_size=200), split=st.integers(min_value=0))
+def test_decode_refuses_garbage_and_everything_after_it(garbage: bytes, split: int) -> None:
+    decoder = FrameDecoder(max_frame=1024)
+    point = split % (len(garbage) + 1)
+    try:
+        for chunk in (garbage[:point], garbage[point:]):
+            for message in decoder.decode(chunk):
+                assert isinstance(message, protocol.Message)
+    except ProtocolError:
+        with pytest.raises(ProtocolError):
+            decoder.decode(b"more")  # a broken stream is not trusted again
+
+
 @settings(max_examples=500)
 @given(garbage=st.binary(max_size=200))
 def test_random_bytes_give_messages_or_a_protocol_error_and_nothing_else(garbage: bytes) -> None:

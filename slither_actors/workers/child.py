@@ -190,8 +190,7 @@ class ChildConnection:
         size = os.readv(self._reader, [self._buffer])
         if not size:
             raise ParentGone
-        self._decoder.feed(self._buffer[:size])
-        self._pending.extend(self._decoder.messages())
+        self._pending.extend(self._decoder.decode(self._buffer[:size]))
 
 
 def _exit_when_parent_goes(lifeline: int) -> None:

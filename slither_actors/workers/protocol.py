@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -174,6 +173,7 @@ _FIELD_NAMES = {
 
 
 _UNPACKABLE = (TypeError, ValueError, OverflowError)
+_CALL, _RESULT = Call.KIND, Result.KIND
 
 
 _local = threading.local()
@@ -196,7 +196,11 @@ def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     if the frame would exceed ``max_frame`` bytes.
     """
     fields = [message.KIND, *[getattr(message, name) for name in _FIELD_NAMES[type(message)]]]
-    return _frame(fields, lambda: message, max_frame)
+    try:
+        body = _pack(fields)
+    except _UNPACKABLE as exc:
+        raise _payload_error(message, exc) from None
+    return _framed(body, type(message), max_frame)
 
 
 def encode_call(
@@ -208,23 +212,26 @@ def encode_call(
     max_frame: int = DEFAULT_MAX_FRAME,
 ) -> bytes:
     """`encode` for a `Call`, without building the message first (the hot path)."""
-    fields = [Call.KIND, call_id, target, tool, payloads, session_id]
-    return _frame(fields, lambda: Call(call_id, target, tool, payloads, session_id), max_frame)
+    try:
+        body = _pack([_CALL, call_id, target, tool, payloads, session_id])
+    except _UNPACKABLE as exc:
+        raise _payload_error(Call(call_id, target, tool, payloads, session_id), exc) from None
+    return _framed(body, Call, max_frame)
 
 
 def encode_result(call_id: int, results: list[Any], max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     """`encode` for a `Result`, without building the message first (the hot path)."""
-    return _frame([Result.KIND, call_id, results], lambda: Result(call_id, results), max_frame)
-
-
-def _frame(fields: list[Any], message: Callable[[], Message], max_frame: int) -> bytes:
     try:
-        body = _pack(fields)
+        body = _pack([_RESULT, call_id, results])
     except _UNPACKABLE as exc:
-        raise _payload_error(message(), exc) from None
+        raise _payload_error(Result(call_id, results), exc) from None
+    return _framed(body, Result, max_frame)
+
+
+def _framed(body: bytes, kind: type[Message], max_frame: int) -> bytes:
     if len(body) > max_frame:
         raise PayloadError(
-            f"{type(message()).__name__} frame of {len(body):,} bytes exceeds the "
+            f"{kind.__name__} frame of {len(body):,} bytes exceeds the "
             f"{max_frame:,}-byte frame limit"
         )
     return _HEADER.pack(len(body)) + body
@@ -323,6 +330,23 @@ class FrameDecoder:
         if self._broken is not None:
             raise self._broken
         data = self._data
+        decoded, offset = self._parse(data)
+        if offset:
+            self._data = data[offset:] if offset < len(data) else b""
+        return decoded
+
+    def decode(self, chunk: bytes | bytearray) -> list[Message]:
+        """`feed` ``chunk``, then return `messages`: the same, in one step (the hot path)."""
+        if self._data or self._broken is not None:
+            self.feed(chunk)
+            return self.messages()
+        decoded, offset = self._parse(chunk)
+        if offset < len(chunk):
+            self._data = chunk[offset:]  # the start of a frame still on its way
+        return decoded
+
+    def _parse(self, data: bytes | bytearray) -> tuple[list[Message], int]:
+        """The messages of the whole frames at the start of ``data``, and where they end."""
         view = memoryview(data)  # bodies are decoded where they lie, not copied out first
         offset = 0
         decoded: list[Message] = []
@@ -343,9 +367,7 @@ class FrameDecoder:
             raise
         finally:
             view.release()
-        if offset:
-            self._data = data[offset:] if offset < len(data) else b""
-        return decoded
+        return decoded, offset
 
 
 def decode_body(body: bytes | memoryview) -> Message:
@@ -357,7 +379,7 @@ def decode_body(body: bytes | memoryview) -> Message:
     if (
         type(decoded) is list
         and len(decoded) == 3
-        and decoded[0] == Result.KIND
+        and decoded[0] == _RESULT
         and type(decoded[1]) is int
         and type(decoded[2]) is list
     ):
@@ -365,7 +387,7 @@ def decode_body(body: bytes | memoryview) -> Message:
     if (
         type(decoded) is list
         and len(decoded) == 6
-        and decoded[0] == Call.KIND
+        and decoded[0] == _CALL
         and type(decoded[1]) is int
         and type(decoded[2]) is str
         and type(decoded[3]) is bool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -51,12 +52,20 @@ _CALL_SPAN = ("slither", "pool", "call")
 
 
 def _parse_target(target: Target) -> tuple[str, bool]:
+    if type(target) is str:
+        return _parse_function(target)
     if isinstance(target, Tool):
         return target.name, True
     if isinstance(target, str):
-        module, separator, function = target.partition(":")
-        if separator and module and function:
-            return target, False
+        return _parse_function(str(target))
+    raise ValueError(f"a worker target is 'module:function' or Tool(name), not {target!r}")
+
+
+@functools.lru_cache(maxsize=1024)  # a pool is called with few targets, once per batch
+def _parse_function(target: str) -> tuple[str, bool]:
+    module, separator, function = target.partition(":")
+    if separator and module and function:
+        return target, False
     raise ValueError(f"a worker target is 'module:function' or Tool(name), not {target!r}")
 
 
@@ -145,8 +154,8 @@ class WorkerPool:
         state = self._state
         call_id = state.call_ids()
         frame = encode_call(call_id, name, tool, items, session_id, state.settings.max_frame)
-        pending = PendingCall(call_id, name, frame, session_id)
-        pending.timeout = state.settings.call_timeout if timeout is None else timeout
+        seconds = state.settings.call_timeout if timeout is None else timeout
+        pending = PendingCall(call_id, name, frame, session_id, timeout=seconds)
         if telemetry.is_observed(_CALL_SPAN):
             metadata = {
                 "pool": state.name,

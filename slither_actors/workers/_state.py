@@ -222,11 +222,16 @@ class PoolState:
 
     def _least_loaded(self) -> LiveWorker | None:
         best: LiveWorker | None = None
-        for worker in self.workers.values():
-            if worker.has_capacity and (
-                best is None or len(worker.outstanding) < len(best.outstanding)
+        fewest = 0
+        for worker in self.workers.values():  # `has_capacity`, written out: once per call
+            load = len(worker.outstanding)
+            if (
+                (best is None or load < fewest)
+                and load < worker.capacity
+                and worker.alive
+                and worker.draining is None
             ):
-                best = worker
+                best, fewest = worker, load
         return best
 
     def _bind(self, session_id: str, worker: LiveWorker, previous: LiveWorker | None) -> None:

@@ -7,7 +7,11 @@ Measured in one run, for the same work on 2 worker processes:
   tasks each looping on our `WorkerPool.call`; a raw trio loop writing
   length-prefixed msgpack to 2 plain worker scripts, 2 batches ahead each (the limit: no
   pool, no supervision, no error handling); ``multiprocessing.Pool.imap(chunksize=64)``;
-  ``ProcessPoolExecutor.map(chunksize=64)``;
+  ``ProcessPoolExecutor.map(chunksize=64)``. Each contender starts its workers, goes
+  through the items once (the *first pass*, timed and reported on its own), then goes
+  through them again: that second pass is the throughput. Our pool's first pass after
+  start-up is measurably slower than its later ones while the raw loop's is not, so both
+  figures are printed;
 - the median round trip of a 1-item call (the raw loop and ours alternate in blocks, with
   the parent on one CPU and the workers on another, so placement luck does not decide);
 - the time until a 2-worker pool is ready (ours).
@@ -45,6 +49,7 @@ import workloads  # noqa: E402
 import slither_actors as sa  # noqa: E402
 
 WORKERS, BATCH, IN_FLIGHT = 2, 64, 4
+PASSES = 2  # the first pass over the items, then the one that measures throughput
 HEADER = struct.Struct(">I")
 RAW, OURS, MULTIPROCESSING, EXECUTOR = (
     "raw trio pipe loop",
@@ -104,20 +109,24 @@ async def close_raw_workers(processes: list[trio.Process]) -> None:
         await process.wait()
 
 
-async def raw_round(workload: str, items: int) -> float:
-    """Items per second through the raw loop (its workers started and warm)."""
+async def raw_round(workload: str, items: int) -> list[float]:
+    """Items per second through the raw loop, first pass and second (workers started and
+    each answered once before either)."""
     processes = await open_raw_workers()
     try:
         for process in processes:  # wait until each has started and answered once
             await raw_drive(process, iter([[0]]), workload, [])
-        work = iter(batches(items))
-        results: list[int] = []
-        start = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            for process in processes:
-                nursery.start_soon(raw_drive, process, work, workload, results)
-        assert len(results) == items
-        return items / (time.perf_counter() - start)
+        rates = []
+        for _ in range(PASSES):
+            work = iter(batches(items))
+            results: list[int] = []
+            start = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for process in processes:
+                    nursery.start_soon(raw_drive, process, work, workload, results)
+            rates.append(items / (time.perf_counter() - start))
+            assert len(results) == items
+        return rates
     finally:
         await close_raw_workers(processes)
 
@@ -134,28 +143,33 @@ def pool_settings() -> sa.PoolSettings:
     )
 
 
-async def our_round(workload: str, items: int) -> tuple[float, float]:
-    """Items per second through our pool, 4 tasks each looping on `WorkerPool.call`, and
-    how long the pool took to be ready."""
+async def our_round(workload: str, items: int) -> tuple[list[float], float]:
+    """Items per second through our pool, 4 tasks each looping on `WorkerPool.call`, first
+    pass and second, and how long the pool took to be ready."""
     started = time.perf_counter()
     async with sa.open_pool(pool_settings()) as pool:
         ready = time.perf_counter() - started
         target = f"workloads:{workload}_batch"
         await pool.broadcast(target, 0)  # each worker answers once first, as the raw loop's do
-        work = iter(batches(items))
-        results: list[int] = []
+        rates = []
+        for _ in range(PASSES):
+            work = iter(batches(items))
+            results: list[int] = []
+            start = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for _ in range(IN_FLIGHT):
+                    nursery.start_soon(our_caller, pool, target, work, results)
+            rates.append(items / (time.perf_counter() - start))
+            assert len(results) == items
+    return rates, ready
 
-        async def caller() -> None:
-            while (batch := next(work, None)) is not None:
-                results.extend(await pool.call(target, batch))
 
-        start = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            for _ in range(IN_FLIGHT):
-                nursery.start_soon(caller)
-        rate = items / (time.perf_counter() - start)
-        assert len(results) == items
-    return rate, ready
+async def our_caller(
+    pool: sa.WorkerPool, target: str, work: Iterator[list[int]], results: list[int]
+) -> None:
+    """One of the 4 tasks: call the pool batch after batch until the work runs out."""
+    while (batch := next(work, None)) is not None:
+        results.extend(await pool.call(target, batch))
 
 
 async def round_trips(blocks: int) -> dict[str, float]:
@@ -197,16 +211,19 @@ async def round_trips(blocks: int) -> dict[str, float]:
 
 def stdlib_round(
     make: Callable[[], Any], workload: str, items: int, trips: int
-) -> tuple[float, float]:
-    """Items per second and the median 1-item round trip of a standard library pool."""
+) -> tuple[list[float], float]:
+    """Items per second (first pass, second) and the median 1-item round trip of a
+    standard library pool."""
     function = workloads.ITEM_FUNCTIONS[workload]
     with make() as pool:
         is_multiprocessing = isinstance(pool, multiprocessing.pool.Pool)
         mapper = pool.imap if is_multiprocessing else pool.map
         list(mapper(function, range(WORKERS * 4), chunksize=1))  # start the workers first
-        start = time.perf_counter()
-        results = list(mapper(function, range(items), chunksize=BATCH))
-        rate = len(results) / (time.perf_counter() - start)
+        rates = []
+        for _ in range(PASSES):
+            start = time.perf_counter()
+            results = list(mapper(function, range(items), chunksize=BATCH))
+            rates.append(len(results) / (time.perf_counter() - start))
         samples = []
         for number in range(trips):
             start = time.perf_counter()
@@ -215,23 +232,24 @@ def stdlib_round(
             else:
                 pool.submit(workloads.trivial, number).result()
             samples.append(time.perf_counter() - start)
-    return rate, statistics.median(samples)
+    return rates, statistics.median(samples)
 
 
 # --- the report --------------------------------------------------------------------------------
 
 
 def measure(rounds: int, items: int, trips: int) -> dict[str, Any]:
-    """Interleave the contenders round by round; return medians per contender."""
-    rates: dict[str, dict[str, list[float]]] = {"trivial": {}, "cpu": {}}
+    """Interleave the contenders round by round; return medians per contender (for
+    throughput: one median per pass)."""
+    rates: dict[str, dict[str, list[list[float]]]] = {"trivial": {}, "cpu": {}}
     stdlib_trips: dict[str, list[float]] = {MULTIPROCESSING: [], EXECUTOR: []}
     ready: list[float] = []
     for _ in range(rounds):
         for workload, by_name in rates.items():
             count = items // 5 if workload == "cpu" else items
-            rate, ready_in = trio.run(our_round, workload, count)
+            passes, ready_in = trio.run(our_round, workload, count)
             ready.append(ready_in)
-            measured = {RAW: trio.run(raw_round, workload, count), OURS: rate}
+            measured = {RAW: trio.run(raw_round, workload, count), OURS: passes}
             for name, make in (
                 (MULTIPROCESSING, lambda: multiprocessing.Pool(WORKERS)),
                 (EXECUTOR, lambda: ProcessPoolExecutor(WORKERS)),
@@ -245,7 +263,10 @@ def measure(rounds: int, items: int, trips: int) -> dict[str, Any]:
         trip_medians[name] = statistics.median(values)
     return {
         "rates": {
-            workload: {name: statistics.median(values) for name, values in by_name.items()}
+            workload: {
+                name: [statistics.median(passes) for passes in zip(*values, strict=True)]
+                for name, values in by_name.items()
+            }
             for workload, by_name in rates.items()
         },
         "round_trips": trip_medians,
@@ -257,9 +278,16 @@ def report(results: dict[str, Any], items: int) -> None:
     rates, trips = results["rates"], results["round_trips"]
     for workload, by_name in rates.items():
         count = items // 5 if workload == "cpu" else items
-        print(f"\n{workload} workload, {count:,} items: items/s, and vs the raw loop")
-        for name, rate in by_name.items():
-            print(f"  {name:<22}{rate:>14,.0f}{rate / by_name[RAW]:>9.2f}x")
+        print(
+            f"\n{workload} workload, {count:,} items: items/s and vs the raw loop, for the "
+            f"second pass (the throughput) and the first"
+        )
+        raw_first, raw_second = by_name[RAW]
+        for name, (first, second) in by_name.items():
+            print(
+                f"  {name:<22}{second:>14,.0f}{second / raw_second:>9.2f}x"
+                f"   first pass{first:>12,.0f}{first / raw_first:>9.2f}x"
+            )
     print("\n1-item round trip: median, and vs the raw loop")
     for name, seconds in trips.items():
         print(f"  {name:<22}{seconds * 1e6:>11.1f} µs{seconds / trips[RAW]:>9.2f}x")
@@ -267,8 +295,13 @@ def report(results: dict[str, Any], items: int) -> None:
 
     print("\ngoals")
     for workload in rates:
-        ratio = rates[workload][OURS] / rates[workload][RAW]
-        goal(f"{workload} throughput >= 0.8x the raw loop", f"{ratio:.2f}x", ratio >= 0.8)
+        ratio = rates[workload][OURS][-1] / rates[workload][RAW][-1]
+        first = rates[workload][OURS][0] / rates[workload][RAW][0]
+        goal(
+            f"{workload} throughput >= 0.8x the raw loop",
+            f"{ratio:.2f}x (first pass after start {first:.2f}x)",
+            ratio >= 0.8,
+        )
     trip_ratio = trips[OURS] / trips[RAW]
     goal("round trip <= 1.5x the raw loop", f"{trip_ratio:.2f}x", trip_ratio <= 1.5)
     goal("pool ready <= 0.3 s", f"{results['ready']:.3f} s", results["ready"] <= 0.3)

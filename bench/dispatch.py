@@ -189,9 +189,9 @@ async def memory(count: int, as_list: bool) -> dict[str, dict[str, float]]:
 def contender(name: str, workload: str, items: int) -> float:
     """Items per second of one contender, each on its own fresh workers."""
     if name == RAW:
-        return trio.run(pool_bench.raw_round, workload, items)
+        return trio.run(pool_bench.raw_round, workload, items, 1)[0]
     if name == OURS:
-        return trio.run(pool_bench.our_round, workload, items)[0]
+        return trio.run(pool_bench.our_round, workload, items, 1)[0][0]
     if name == DISPATCH:
         return trio.run(dispatch_round, workload, items)
     make: Callable[[], Any] = (
@@ -199,7 +199,7 @@ def contender(name: str, workload: str, items: int) -> float:
         if name == MULTIPROCESSING
         else (lambda: ProcessPoolExecutor(WORKERS))
     )
-    return pool_bench.stdlib_round(make, workload, items, 1)[0]
+    return pool_bench.stdlib_round(make, workload, items, 1, passes=1)[0][0]
 
 
 def measure(rounds: int, items: int) -> dict[str, dict[str, float]]:

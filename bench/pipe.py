@@ -174,7 +174,7 @@ async def memory(count: int) -> dict[str, dict[str, float]]:
 def contender(name: str, workload: str, items: int) -> float:
     """Items per second of one contender, each on its own fresh workers."""
     if name == RAW:
-        return trio.run(pool_bench.raw_round, workload, items)
+        return trio.run(pool_bench.raw_round, workload, items, 1)[0]
     if name == DISPATCH:
         return trio.run(dispatch_bench.dispatch_round, workload, items)
     return trio.run(pipe_round, workload, items)

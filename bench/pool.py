@@ -109,15 +109,15 @@ async def close_raw_workers(processes: list[trio.Process]) -> None:
         await process.wait()
 
 
-async def raw_round(workload: str, items: int) -> list[float]:
-    """Items per second through the raw loop, first pass and second (workers started and
-    each answered once before either)."""
+async def raw_round(workload: str, items: int, passes: int = PASSES) -> list[float]:
+    """Items per second through the raw loop, one figure per pass (its workers started and
+    each answered once before the first)."""
     processes = await open_raw_workers()
     try:
         for process in processes:  # wait until each has started and answered once
             await raw_drive(process, iter([[0]]), workload, [])
         rates = []
-        for _ in range(PASSES):
+        for _ in range(passes):
             work = iter(batches(items))
             results: list[int] = []
             start = time.perf_counter()
@@ -143,16 +143,16 @@ def pool_settings() -> sa.PoolSettings:
     )
 
 
-async def our_round(workload: str, items: int) -> tuple[list[float], float]:
-    """Items per second through our pool, 4 tasks each looping on `WorkerPool.call`, first
-    pass and second, and how long the pool took to be ready."""
+async def our_round(workload: str, items: int, passes: int = PASSES) -> tuple[list[float], float]:
+    """Items per second through our pool, 4 tasks each looping on `WorkerPool.call`, one
+    figure per pass, and how long the pool took to be ready."""
     started = time.perf_counter()
     async with sa.open_pool(pool_settings()) as pool:
         ready = time.perf_counter() - started
         target = f"workloads:{workload}_batch"
         await pool.broadcast(target, 0)  # each worker answers once first, as the raw loop's do
         rates = []
-        for _ in range(PASSES):
+        for _ in range(passes):
             work = iter(batches(items))
             results: list[int] = []
             start = time.perf_counter()
@@ -210,9 +210,9 @@ async def round_trips(blocks: int) -> dict[str, float]:
 
 
 def stdlib_round(
-    make: Callable[[], Any], workload: str, items: int, trips: int
+    make: Callable[[], Any], workload: str, items: int, trips: int, passes: int = PASSES
 ) -> tuple[list[float], float]:
-    """Items per second (first pass, second) and the median 1-item round trip of a
+    """Items per second (one figure per pass) and the median 1-item round trip of a
     standard library pool."""
     function = workloads.ITEM_FUNCTIONS[workload]
     with make() as pool:
@@ -220,7 +220,7 @@ def stdlib_round(
         mapper = pool.imap if is_multiprocessing else pool.map
         list(mapper(function, range(WORKERS * 4), chunksize=1))  # start the workers first
         rates = []
-        for _ in range(PASSES):
+        for _ in range(passes):
             start = time.perf_counter()
             results = list(mapper(function, range(items), chunksize=BATCH))
             rates.append(len(results) / (time.perf_counter() - start))

@@ -116,19 +116,33 @@ async def raw_round(workload: str, items: int, passes: int = PASSES) -> list[flo
     try:
         for process in processes:  # wait until each has started and answered once
             await raw_drive(process, iter([[0]]), workload, [])
-        rates = []
-        for _ in range(passes):
-            work = iter(batches(items))
-            results: list[int] = []
-            start = time.perf_counter()
-            async with trio.open_nursery() as nursery:
-                for process in processes:
-                    nursery.start_soon(raw_drive, process, work, workload, results)
-            rates.append(items / (time.perf_counter() - start))
-            assert len(results) == items
-        return rates
+
+        def start(nursery: trio.Nursery, work: Iterator[list[int]], results: list[int]) -> None:
+            for process in processes:
+                nursery.start_soon(raw_drive, process, work, workload, results)
+
+        return await timed_passes(passes, items, start)
     finally:
         await close_raw_workers(processes)
+
+
+async def timed_passes(
+    passes: int,
+    items: int,
+    start: Callable[[trio.Nursery, Iterator[list[int]], list[int]], None],
+) -> list[float]:
+    """Items per second of each pass over ``items``: ``start`` starts, in the nursery, the
+    tasks that take the batches from the work and put every result in the list."""
+    rates = []
+    for _ in range(passes):
+        work = iter(batches(items))
+        results: list[int] = []
+        began = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            start(nursery, work, results)
+        rates.append(items / (time.perf_counter() - began))
+        assert len(results) == items
+    return rates
 
 
 # --- ours -------------------------------------------------------------------------------------
@@ -151,17 +165,12 @@ async def our_round(workload: str, items: int, passes: int = PASSES) -> tuple[li
         ready = time.perf_counter() - started
         target = f"workloads:{workload}_batch"
         await pool.broadcast(target, 0)  # each worker answers once first, as the raw loop's do
-        rates = []
-        for _ in range(passes):
-            work = iter(batches(items))
-            results: list[int] = []
-            start = time.perf_counter()
-            async with trio.open_nursery() as nursery:
-                for _ in range(IN_FLIGHT):
-                    nursery.start_soon(our_caller, pool, target, work, results)
-            rates.append(items / (time.perf_counter() - start))
-            assert len(results) == items
-    return rates, ready
+
+        def start(nursery: trio.Nursery, work: Iterator[list[int]], results: list[int]) -> None:
+            for _ in range(IN_FLIGHT):
+                nursery.start_soon(our_caller, pool, target, work, results)
+
+        return await timed_passes(passes, items, start), ready
 
 
 async def our_caller(

@@ -187,6 +187,19 @@ async def test_a_stopped_worker_misses_its_heartbeat_and_is_replaced() -> None:
     assert "did not answer a heartbeat within 0.2s" in crashed[0].metadata["reason"]
 
 
+async def test_a_worker_killed_while_its_heartbeat_waits_for_the_pong_is_replaced() -> None:
+    # The heartbeat reads the pipe itself; the end of the pipe must end its reading (this
+    # once spun the event loop forever, so a regression hangs rather than fails).
+    settings = pool_settings(size=1, heartbeat_interval=0.05, heartbeat_timeout=30)
+    async with sa.open_pool(settings) as pool:
+        (old_pid,) = worker_pids(pool)
+        os.kill(old_pid, signal.SIGSTOP)
+        await trio.sleep(0.3)  # a ping is out, and the heartbeat reads for its pong
+        os.kill(old_pid, signal.SIGKILL)
+        await wait_until(lambda: worker_pids(pool) not in ([], [old_pid]))
+        assert await pool.call("worker_functions:double", [3]) == [6]
+
+
 async def test_garbage_on_the_protocol_pipe_crashes_only_that_worker() -> None:
     async with sa.open_pool(pool_settings(size=1)) as pool:
         with pytest.raises(sa.WorkerCrashed, match=r"sent a malformed frame"):

@@ -235,7 +235,9 @@ class Serving:
             self._awaited_nonce = nonce
             self.process.writer.write(encode(Ping(nonce)))
             with trio.move_on_after(timeout):
-                while not pong.is_set():
+                # Stop once it has ended: a read of a dead worker's pipe returns at once,
+                # without a checkpoint, so this loop would never give way again.
+                while not pong.is_set() and live.alive:
                     if live.reader is None:
                         live.reader = _HEARTBEAT
                         try:

@@ -116,6 +116,8 @@ class Serving:
                 size = os.readv(fd, [buffer])
             except BlockingIOError:
                 await trio.lowlevel.cancel_shielded_checkpoint()
+                if not live.alive:
+                    return  # it ended meanwhile: its fd may be closed, even reused
                 try:
                     size = os.readv(fd, [buffer])
                 except BlockingIOError:
@@ -134,7 +136,9 @@ class Serving:
                 if type(message) is Result:
                     self._finished(message.call_id).resolve(message.results)
                 elif type(message) is ViewRequest:
-                    views = [message] if views is None else [*views, message]
+                    if views is None:
+                        views = []
+                    views.append(message)
                 else:
                     self._handle(message)
         except ProtocolError as error:

@@ -52,8 +52,6 @@ _CALL_SPAN = ("slither", "pool", "call")
 
 
 def _parse_target(target: Target) -> tuple[str, bool]:
-    if type(target) is str:
-        return _parse_function(target)
     if isinstance(target, Tool):
         return target.name, True
     if isinstance(target, str):

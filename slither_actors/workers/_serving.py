@@ -153,8 +153,7 @@ class Serving:
             self._check_memory()
         if live.draining is not None and not live.outstanding:
             self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
-        if self.state.waiting:
-            self.state.capacity_freed()
+        self.state.capacity_freed()
 
     def _handle(self, message: Message) -> None:
         kind = type(message)

@@ -223,14 +223,9 @@ class PoolState:
     def _least_loaded(self) -> LiveWorker | None:
         best: LiveWorker | None = None
         fewest = 0
-        for worker in self.workers.values():  # `has_capacity`, written out: once per call
+        for worker in self.workers.values():
             load = len(worker.outstanding)
-            if (
-                (best is None or load < fewest)
-                and load < worker.capacity
-                and worker.alive
-                and worker.draining is None
-            ):
+            if worker.has_capacity and (best is None or load < fewest):
                 best, fewest = worker, load
         return best
 

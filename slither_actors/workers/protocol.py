@@ -196,11 +196,7 @@ def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     if the frame would exceed ``max_frame`` bytes.
     """
     fields = [message.KIND, *[getattr(message, name) for name in _FIELD_NAMES[type(message)]]]
-    try:
-        body = _pack(fields)
-    except _UNPACKABLE as exc:
-        raise _payload_error(message, exc) from None
-    return _framed(body, type(message), max_frame)
+    return _frame(fields, type(message), max_frame)
 
 
 def encode_call(
@@ -212,23 +208,21 @@ def encode_call(
     max_frame: int = DEFAULT_MAX_FRAME,
 ) -> bytes:
     """`encode` for a `Call`, without building the message first (the hot path)."""
-    try:
-        body = _pack([_CALL, call_id, target, tool, payloads, session_id])
-    except _UNPACKABLE as exc:
-        raise _payload_error(Call(call_id, target, tool, payloads, session_id), exc) from None
-    return _framed(body, Call, max_frame)
+    return _frame([_CALL, call_id, target, tool, payloads, session_id], Call, max_frame)
 
 
 def encode_result(call_id: int, results: list[Any], max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     """`encode` for a `Result`, without building the message first (the hot path)."""
+    return _frame([_RESULT, call_id, results], Result, max_frame)
+
+
+def _frame(fields: list[Any], kind: type[Message], max_frame: int) -> bytes:
+    """The frame for ``fields`` (a message's kind, then its fields in wire order)."""
     try:
-        body = _pack([_RESULT, call_id, results])
+        body = _pack(fields)
     except _UNPACKABLE as exc:
-        raise _payload_error(Result(call_id, results), exc) from None
-    return _framed(body, Result, max_frame)
-
-
-def _framed(body: bytes, kind: type[Message], max_frame: int) -> bytes:
+        # Only now is the message built, from its own fields, to name what cannot travel.
+        raise _payload_error(kind(*fields[1:]), exc) from None
     if len(body) > max_frame:
         raise PayloadError(
             f"{kind.__name__} frame of {len(body):,} bytes exceeds the "

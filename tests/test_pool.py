@@ -194,7 +194,8 @@ async def test_a_worker_killed_while_its_heartbeat_waits_for_the_pong_is_replace
     async with sa.open_pool(settings) as pool:
         (old_pid,) = worker_pids(pool)
         os.kill(old_pid, signal.SIGSTOP)
-        await trio.sleep(0.3)  # a ping is out, and the heartbeat reads for its pong
+        (live,) = pool._state.workers.values()
+        await wait_until(lambda: live.reader == "heartbeat")  # a ping is out, unanswered
         os.kill(old_pid, signal.SIGKILL)
         await wait_until(lambda: worker_pids(pool) not in ([], [old_pid]))
         assert await pool.call("worker_functions:double", [3]) == [6]

@@ -317,6 +317,11 @@ async def _wait(pending: PendingCall) -> None:
             # call merely waits behind it is woken by its own deadline instead.
             worker.reader = pending
             try:
+                # Its call has only just started (the one ahead of it has finished, or it
+                # went to an idle worker), so the answer is not there yet: let the other
+                # tasks run before the first read. Reading at once came up empty for about
+                # every other batch (bench/pool.py), each a failed syscall and a yield anyway.
+                await trio.lowlevel.cancel_shielded_checkpoint()
                 while worker.alive and not (pending.settled or pending.requeued):
                     await worker.read_step()
             finally:

@@ -16,8 +16,11 @@ Measured in one run, for the same work on 2 worker processes:
   the parent on one CPU and the workers on another, so placement luck does not decide);
 - the time until a 2-worker pool is ready (ours).
 
-Every figure is the median over the rounds, and ratios compare with the raw loop. Nothing is
-asserted: this is a report. Run it from the repository root::
+Every figure is the median over the rounds. A ratio compares with the raw loop run back to
+back with it in the same round (which of the two goes first alternates), and the median of
+those per-round ratios is printed: the machine's load drifts between rounds, so a ratio of
+medians taken rounds apart would carry that drift. Nothing is asserted: this is a report.
+Run it from the repository root::
 
     python bench/pool.py            # full run, about a minute
     python bench/pool.py --quick    # smoke run
@@ -248,17 +251,23 @@ def stdlib_round(
 
 
 def measure(rounds: int, items: int, trips: int) -> dict[str, Any]:
-    """Interleave the contenders round by round; return medians per contender (for
-    throughput: one median per pass)."""
+    """Interleave the contenders round by round; return, per contender and pass, the median
+    rate and the median of its per-round ratios to the raw loop."""
     rates: dict[str, dict[str, list[list[float]]]] = {"trivial": {}, "cpu": {}}
     stdlib_trips: dict[str, list[float]] = {MULTIPROCESSING: [], EXECUTOR: []}
     ready: list[float] = []
-    for _ in range(rounds):
+    for number in range(rounds):
         for workload, by_name in rates.items():
             count = items // 5 if workload == "cpu" else items
-            passes, ready_in = trio.run(our_round, workload, count)
-            ready.append(ready_in)
-            measured = {RAW: trio.run(raw_round, workload, count), OURS: passes}
+            measured: dict[str, list[float]] = {}
+            # Ours and the raw loop run back to back, each first in every other round, so
+            # the machine's load drifting during a round favours neither.
+            for name in (OURS, RAW) if number % 2 == 0 else (RAW, OURS):
+                if name == OURS:
+                    measured[OURS], ready_in = trio.run(our_round, workload, count)
+                    ready.append(ready_in)
+                else:
+                    measured[RAW] = trio.run(raw_round, workload, count)
             for name, make in (
                 (MULTIPROCESSING, lambda: multiprocessing.Pool(WORKERS)),
                 (EXECUTOR, lambda: ProcessPoolExecutor(WORKERS)),
@@ -271,15 +280,29 @@ def measure(rounds: int, items: int, trips: int) -> dict[str, Any]:
     for name, values in stdlib_trips.items():
         trip_medians[name] = statistics.median(values)
     return {
-        "rates": {
-            workload: {
-                name: [statistics.median(passes) for passes in zip(*values, strict=True)]
-                for name, values in by_name.items()
-            }
-            for workload, by_name in rates.items()
-        },
+        "rates": {workload: summarise(by_name) for workload, by_name in rates.items()},
         "round_trips": trip_medians,
         "ready": statistics.median(ready),
+    }
+
+
+def summarise(by_name: dict[str, list[list[float]]]) -> dict[str, list[tuple[float, float]]]:
+    """Per contender, one (median rate, median ratio to the raw loop) per pass. The ratio is
+    taken within each round, where the two ran back to back, then its median."""
+    raw = by_name[RAW]
+    return {
+        name: [
+            (
+                statistics.median(round_[index] for round_ in rounds),
+                statistics.median(
+                    round_[index] / raw_round_[index]
+                    for round_, raw_round_ in zip(rounds, raw, strict=True)
+                ),
+            )
+            for index in range(PASSES)
+        ]
+        for name in (RAW, OURS, MULTIPROCESSING, EXECUTOR)
+        if (rounds := by_name.get(name))
     }
 
 
@@ -291,11 +314,10 @@ def report(results: dict[str, Any], items: int) -> None:
             f"\n{workload} workload, {count:,} items: items/s and vs the raw loop, for the "
             f"second pass (the throughput) and the first"
         )
-        raw_first, raw_second = by_name[RAW]
-        for name, (first, second) in by_name.items():
+        for name, ((first, first_ratio), (second, second_ratio)) in by_name.items():
             print(
-                f"  {name:<22}{second:>14,.0f}{second / raw_second:>9.2f}x"
-                f"   first pass{first:>12,.0f}{first / raw_first:>9.2f}x"
+                f"  {name:<22}{second:>14,.0f}{second_ratio:>9.2f}x"
+                f"   first pass{first:>12,.0f}{first_ratio:>9.2f}x"
             )
     print("\n1-item round trip: median, and vs the raw loop")
     for name, seconds in trips.items():
@@ -304,8 +326,7 @@ def report(results: dict[str, Any], items: int) -> None:
 
     print("\ngoals")
     for workload in rates:
-        ratio = rates[workload][OURS][-1] / rates[workload][RAW][-1]
-        first = rates[workload][OURS][0] / rates[workload][RAW][0]
+        (_, first), (_, ratio) = rates[workload][OURS]
         goal(
             f"{workload} throughput >= 0.8x the raw loop",
             f"{ratio:.2f}x (first pass after start {first:.2f}x)",
@@ -323,7 +344,7 @@ def goal(text: str, measured: str, met: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer items, one round")
-    rounds, items, trips = (1, 10_000, 200) if parser.parse_args().quick else (3, 100_000, 2000)
+    rounds, items, trips = (1, 10_000, 200) if parser.parse_args().quick else (5, 100_000, 2000)
     print(
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {WORKERS} workers, batches "
         f"of {BATCH}, at most {IN_FLIGHT} in flight; {rounds} rounds (the cpu workload uses a "

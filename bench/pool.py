@@ -288,7 +288,7 @@ def measure(rounds: int, items: int, trips: int) -> dict[str, Any]:
 def summarise(by_name: dict[str, list[list[float]]]) -> dict[str, list[tuple[float, float]]]:
     """Per contender, (median rate, median ratio to the raw loop) for the first pass and for
     the later ones (each round's median of them: the throughput). A ratio is taken within
-    each round, where the two ran back to back, then its median over the rounds."""
+    each round (where ours and the raw loop run back to back), then its median over them."""
 
     def first_and_later(passes: list[float]) -> tuple[float, float]:
         return passes[0], statistics.median(passes[1:])

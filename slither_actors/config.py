@@ -25,6 +25,14 @@ import cattrs
 from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.v import format_exception
 
+from slither_actors._checks import (
+    check_count,
+    check_instance,
+    check_number,
+    check_seconds,
+    check_text,
+    validator,
+)
 from slither_actors.errors import ConfigError
 
 __all__ = [
@@ -62,15 +70,9 @@ class ViewScope(enum.Enum):
     GLOBAL = "global"
 
 
-def _non_negative_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.name} must be an int, 0 or more, not {value!r}")
-
-
-def _positive_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    # bool is an int in Python, but `batch_size = true` is a mistake, not a 1.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be an int, 1 or more, not {value!r}")
+_count = validator(check_count)
+_seconds = validator(check_seconds)
+_finite_seconds = validator(check_seconds, infinite=False)
 
 
 @attrs.frozen
@@ -80,8 +82,8 @@ class DispatchSettings:
     Enum fields accept the enum or its value as a string.
     """
 
-    batch_size: int = attrs.field(default=64, validator=_positive_int)
-    max_in_flight: int = attrs.field(default=8, validator=_positive_int)
+    batch_size: int = attrs.field(default=64, validator=_count)
+    max_in_flight: int = attrs.field(default=8, validator=_count)
     ordering: Ordering = attrs.field(default=Ordering.PRESERVE, converter=Ordering)
     on_error: OnError = attrs.field(default=OnError.HALT, converter=OnError)
 
@@ -100,11 +102,6 @@ class Affinity(enum.Enum):
     STRICT = "strict"  # only the session's worker; SessionLost once it has gone
 
 
-def _positive_number(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a number above 0, not {value!r}")
-
-
 def _optional(check: Callable[[Any, attrs.Attribute[Any], Any], None]) -> Any:
     def optional_check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is not None:
@@ -113,40 +110,67 @@ def _optional(check: Callable[[Any, attrs.Attribute[Any], Any], None]) -> Any:
     return optional_check
 
 
+def _environment(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(f"{attribute.name} must be a dict of str to str, not {value!r:.60}")
+    for key, item in value.items():
+        if type(key) is not str or not key or "=" in key or "\0" in key:
+            raise ValueError(f"{attribute.name} has a bad variable name {key!r}")
+        if type(item) is not str or "\0" in item:
+            raise ValueError(f"{attribute.name}[{key!r}] must be a str, not {item!r:.60}")
+
+
+def _module_names(value: Any) -> tuple[str, ...]:
+    # A str is iterable, but preload="numpy" means one module, not five of one letter.
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValueError(f"preload must be a list of module names, not {value!r:.60}")
+    for index, name in enumerate(value):
+        check_text(f"preload[{index}]", name)
+    return tuple(value)
+
+
 @attrs.frozen
 class PoolSettings:
     """One pool of worker processes. Every field has a default; ``size`` None means one
     worker per CPU.
 
-    Timeouts and ages are in seconds. ``calls_per_worker`` is how many calls are written to
-    a worker ahead of its results (it still runs them one at a time); ``queue_limit`` is how
-    many calls may wait for a worker before `PoolSaturated`. The recycle rules
+    Timeouts and ages are in seconds. ``call_timeout`` limits how long a call may run once
+    its worker has started it (past it the worker is replaced); ``queue_timeout`` how long
+    a call may wait to start (None: as long as it takes; the queue is bounded anyway).
+    ``calls_per_worker`` is how many calls are written to a worker ahead of its results (it
+    still runs them one at a time, so a call may wait behind a slow one while another
+    worker is free; 1 avoids that at some cost in throughput); ``queue_limit`` is how many
+    calls may wait for a worker before `PoolSaturated`. The recycle rules
     (``max_calls``, ``max_age``, ``max_rss_mb``) replace a worker once it has finished its
     calls in flight.
     """
 
-    name: str = "default"
-    size: int | None = attrs.field(default=None, validator=_optional(_positive_int))
-    python: str = sys.executable
-    env: dict[str, str] = attrs.Factory(dict)
-    cwd: str | None = None
-    preload: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    startup_timeout: float = attrs.field(default=10.0, validator=_positive_number)
-    call_timeout: float = attrs.field(default=60.0, validator=_positive_number)
-    queue_limit: int = attrs.field(default=1000, validator=_positive_int)
-    calls_per_worker: int = attrs.field(default=2, validator=_positive_int)
-    max_calls: int | None = attrs.field(default=None, validator=_optional(_positive_int))
-    max_age: float | None = attrs.field(default=None, validator=_optional(_positive_number))
-    max_rss_mb: float | None = attrs.field(default=None, validator=_optional(_positive_number))
-    heartbeat_interval: float = attrs.field(default=5.0, validator=_positive_number)
-    heartbeat_timeout: float = attrs.field(default=5.0, validator=_positive_number)
+    name: str = attrs.field(default="default", validator=validator(check_text))
+    size: int | None = attrs.field(default=None, validator=_optional(_count))
+    python: str = attrs.field(default=sys.executable, validator=validator(check_text))
+    env: dict[str, str] = attrs.field(factory=dict, validator=_environment)
+    cwd: str | None = attrs.field(default=None, validator=validator(check_text, optional=True))
+    preload: tuple[str, ...] = attrs.field(default=(), converter=_module_names)
+    startup_timeout: float = attrs.field(default=10.0, validator=_seconds)
+    call_timeout: float = attrs.field(default=60.0, validator=_seconds)
+    queue_timeout: float | None = attrs.field(default=None, validator=_optional(_seconds))
+    queue_limit: int = attrs.field(default=1000, validator=_count)
+    calls_per_worker: int = attrs.field(default=2, validator=_count)
+    max_calls: int | None = attrs.field(default=None, validator=_optional(_count))
+    max_age: float | None = attrs.field(default=None, validator=_optional(_seconds))
+    max_rss_mb: float | None = attrs.field(
+        default=None, validator=_optional(validator(check_number, infinite=True))
+    )
+    # Finite: a worker must always be watched and always be stoppable.
+    heartbeat_interval: float = attrs.field(default=5.0, validator=_finite_seconds)
+    heartbeat_timeout: float = attrs.field(default=5.0, validator=_finite_seconds)
     affinity: Affinity = attrs.field(default=Affinity.HINT, converter=Affinity)
-    max_sessions: int = attrs.field(default=10_000, validator=_positive_int)
-    max_frame: int = attrs.field(default=64 * 2**20, validator=_positive_int)
-    stop_grace: float = attrs.field(default=2.0, validator=_positive_number)
-    kill_grace: float = attrs.field(default=1.0, validator=_positive_number)
-    max_restarts: int = attrs.field(default=10, validator=_non_negative_int)
-    max_seconds: float = attrs.field(default=10.0, validator=_positive_number)
+    max_sessions: int = attrs.field(default=10_000, validator=_count)
+    max_frame: int = attrs.field(default=64 * 2**20, validator=_count)
+    stop_grace: float = attrs.field(default=2.0, validator=_finite_seconds)
+    kill_grace: float = attrs.field(default=1.0, validator=_finite_seconds)
+    max_restarts: int = attrs.field(default=10, validator=validator(check_count, minimum=0))
+    max_seconds: float = attrs.field(default=10.0, validator=_seconds)
 
     @property
     def worker_count(self) -> int:
@@ -161,19 +185,40 @@ def _unique_pool_names(_: Any, attribute: attrs.Attribute[Any], pools: Any) -> N
             raise ValueError(f"two pools are named {name!r}; pool names must be unique")
 
 
+def _each_a(kind: type) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """A validator for a list of ``kind`` (a str is not a list of its letters)."""
+
+    def check(_: Any, attribute: attrs.Attribute[Any], values: Any) -> None:
+        if not isinstance(values, list | tuple):
+            raise ValueError(
+                f"{attribute.name} must be a list of {kind.__name__}, not {values!r:.60}"
+            )
+        for index, value in enumerate(values):
+            check_instance(f"{attribute.name}[{index}]", value, kind)
+
+    return check
+
+
 @attrs.frozen
 class Settings:
     """Everything a runtime is configured with. Every field has the seed's default.
 
     ``stores`` lists store classes as ``"package.module:ClassName"`` strings for the
     runtime to start; ``pools`` the worker pools it starts (a pool named ``default``, one
-    worker per CPU, is started on first use when none is configured).
+    worker per CPU, is started on first use when none is configured). Built in code, a
+    field of the wrong kind (``stores="a:B"``, ``dispatch={...}``) raises `ValueError`.
     """
 
-    stores: tuple[str, ...] = ()
-    dispatch: DispatchSettings = DispatchSettings()
-    bridge: BridgeSettings = BridgeSettings()
-    pools: tuple[PoolSettings, ...] = attrs.field(default=(), validator=_unique_pool_names)
+    stores: tuple[str, ...] = attrs.field(default=(), validator=_each_a(str))
+    dispatch: DispatchSettings = attrs.field(
+        default=DispatchSettings(), validator=validator(check_instance, DispatchSettings)
+    )
+    bridge: BridgeSettings = attrs.field(
+        default=BridgeSettings(), validator=validator(check_instance, BridgeSettings)
+    )
+    pools: tuple[PoolSettings, ...] = attrs.field(
+        default=(), validator=[_each_a(PoolSettings), _unique_pool_names]
+    )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "settings dict") -> Settings:

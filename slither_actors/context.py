@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from slither_actors._checks import check_instance, check_text, validator
+
 __all__ = ["Context"]
 
 
@@ -16,18 +18,32 @@ def new_session_id() -> str:
     return f"slither_{uuid.uuid4().hex[:16]}"
 
 
+def _session_id(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Empty is allowed here: a store view called without a session gets a context with "".
+    # The calls that take a session id from the user (`Context.new`, run_pipe, dispatch)
+    # refuse an empty one.
+    if type(value) is not str:
+        check_text(attribute.name, value)
+
+
 @attrs.frozen(slots=True)
 class Context:
     """The context of one run, handed to stage handlers and executors.
 
     ``session_id`` gives worker affinity and scopes store views to the run. Contexts are
     immutable: `with_stage` and `put_metadata` return new contexts.
+
+    Raises `ValueError` when ``session_id`` is not a str (it travels to worker processes),
+    ``pipe`` or ``stage`` is neither a non-empty str nor None, or ``metadata`` is not a
+    mapping.
     """
 
-    session_id: str
-    pipe: str | None = None
-    stage: str | None = None
-    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+    session_id: str = attrs.field(validator=_session_id)
+    pipe: str | None = attrs.field(default=None, validator=validator(check_text, optional=True))
+    stage: str | None = attrs.field(default=None, validator=validator(check_text, optional=True))
+    metadata: Mapping[str, Any] = attrs.field(
+        factory=dict, validator=validator(check_instance, Mapping)
+    )
 
     @classmethod
     def new(
@@ -36,7 +52,13 @@ class Context:
         pipe: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Context:
-        """A context for a new run; without ``session_id`` a fresh ``slither_…`` id is made."""
+        """A context for a new run; without ``session_id`` a fresh ``slither_…`` id is made.
+
+        Raises `ValueError` for a ``session_id`` that is not a non-empty str, or
+        ``metadata`` that is not a mapping.
+        """
+        check_text("session_id", session_id, optional=True)
+        check_instance("metadata", metadata, Mapping, optional=True)
         return cls(
             session_id=session_id if session_id is not None else new_session_id(),
             pipe=pipe,

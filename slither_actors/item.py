@@ -9,6 +9,8 @@ from typing import Any
 
 import attrs
 
+from slither_actors._checks import check_instance, check_text
+
 __all__ = ["DEFAULT_ROUTE", "NO_META", "Item", "new_ids"]
 
 DEFAULT_ROUTE = "default"
@@ -35,6 +37,10 @@ class Item:
     fan-out children can always be traced back to it. The items made here carry ``meta``
     as a read-only mapping; an item built with a dict of your own must not have it changed
     in place either.
+
+    The constructor does not check its arguments, as it runs for every result item;
+    `wrap` and `with_route` do, and raise `ValueError` for a ``route`` that is not a
+    non-empty str or a ``meta`` that is not a mapping.
     """
 
     id: int
@@ -50,6 +56,10 @@ class Item:
         route: str = DEFAULT_ROUTE,
     ) -> Item:
         """Wrap one payload in a new item with a fresh, unique id."""
+        if route is not DEFAULT_ROUTE and (type(route) is not str or not route):
+            check_text("route", route)
+        if meta and not isinstance(meta, Mapping):
+            check_instance("meta", meta, Mapping)
         return cls(_next_id(), payload, MappingProxyType(dict(meta)) if meta else NO_META, route)
 
     @classmethod
@@ -67,4 +77,6 @@ class Item:
 
     def with_route(self, route: str) -> Item:
         """A copy with a new route; id, payload and meta are kept."""
+        if type(route) is not str or not route:
+            check_text("route", route)
         return Item(self.id, self.payload, self.meta, route)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from slither_actors._checks import check_callable, check_instance
 from slither_actors.config import PoolSettings, Settings, active_settings
 from slither_actors.core import (
     ChildKind,
@@ -118,14 +119,21 @@ class Runtime:
     def store(self, name: str | type[Store]) -> Store:
         """The running store ``name`` (or the one running under a class's default name).
 
-        Raises `UnknownStore` if there is none.
+        Raises `UnknownStore` if there is none, `ValueError` if ``name`` is neither a str nor
+        a `Store` subclass.
         """
-        return self.stores.get(name if isinstance(name, str) else name.default_name())
+        if isinstance(name, str):
+            return self.stores.get(name)
+        if isinstance(name, type) and issubclass(name, Store):
+            return self.stores.get(name.default_name())
+        raise ValueError(f"name must be a store name or a Store subclass, not {name!r:.60}")
 
     async def start_store(self, cls: type[Store], name: str | None = None) -> Store:
         """Start a store of class ``cls`` under the runtime's ``stores`` supervisor and
         return it once loaded. Raises `ChildStartFailed` (caused by `StoreLoadFailed`) if
-        its first load fails, `DuplicateChild` if a store of that name runs already."""
+        its first load fails, `DuplicateChild` if a store of that name runs already, and
+        `ValueError` for a ``cls`` that is not a `Store` subclass or a ``name`` that is not
+        None or a non-empty str."""
         spec = store_child_spec(cls, name, directory=self.stores, registry=self.views)
         await self._running_child(self.root, "stores").start_child(spec)
         return self.stores.get(name or cls.default_name())
@@ -147,13 +155,22 @@ def current_runtime() -> Runtime:
 
 
 def load_settings(source: SettingsSource) -> Settings:
-    """Settings from a `Settings`, a mapping, a TOML file or a pyproject.toml (None: defaults)."""
+    """Settings from a `Settings`, a mapping, a TOML file or a pyproject.toml (None: defaults).
+
+    Raises `ConfigError` for bad settings, or for a ``source`` of none of those kinds.
+    """
     if source is None:
         return Settings()
     if isinstance(source, Settings):
         return source
     if isinstance(source, Mapping):
         return Settings.from_dict(source)
+    if not isinstance(source, str | Path):
+        problem = (
+            f"expected Settings, a mapping or the path of a TOML file, "
+            f"got {type(source).__name__} {source!r:.60}"
+        )
+        raise ConfigError("settings", [problem])
     path = Path(source)
     if path.name == "pyproject.toml":
         return Settings.from_pyproject(path)
@@ -174,9 +191,13 @@ async def open_runtime(
     started. Leaving the block, normally or by an exception, cancellation or Ctrl-C, stops
     every child in reverse start order. An exception raised in the block propagates
     unchanged; if the root supervisor itself gives up, `SupervisorExhausted` is raised
-    from the block. Bad settings raise `ConfigError` before anything starts.
+    from the block. Before anything starts, bad settings raise `ConfigError`, and a child
+    that is not a `ChildSpec`, a ``max_restarts`` that is not an int of 0 or more or a
+    ``max_seconds`` that is not a number of seconds above 0 raises `ValueError`.
     """
     loaded = load_settings(settings)
+    for index, child in enumerate(children):  # named as given, before the runtime's own
+        check_instance(f"children[{index}]", child, ChildSpec)
     registry = Registry()
     directory = StoreDirectory()
     views = ViewRegistry(loaded.bridge.default_scope)
@@ -249,8 +270,10 @@ def run(
 ) -> T:
     """Run ``await main(runtime, *args)`` inside a fresh runtime under `trio.run`.
 
-    The synchronous entry point for scripts; returns what ``main`` returns.
+    The synchronous entry point for scripts; returns what ``main`` returns. Raises
+    `ValueError` if ``main`` is not callable, before anything starts.
     """
+    check_callable("main", main)
 
     async def main_in_runtime() -> T:
         async with open_runtime(settings, children=children) as runtime:

@@ -14,7 +14,8 @@ never sees the exception. When nothing is attached to an event, emitting it cost
 lookup. Times are in seconds: ``monotonic_time`` from ``time.monotonic()``, ``duration`` as
 the difference of two of those, and ``system_time`` from ``time.time()``.
 
-This module imports nothing from the rest of the package, so every layer may emit events.
+This module imports nothing from the rest of the package but its errors and argument
+checks, so every layer may emit events.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import attrs
 import trio
 
+from slither_actors._checks import check_callable, check_text
 from slither_actors.errors import HandlerAlreadyAttached
 
 __all__ = [
@@ -85,9 +87,18 @@ def attach(
     """Attach ``function`` to each event in ``events`` under the unique ``handler_id``.
 
     ``function(event, measurements, metadata, config)`` is called for every emitted event
-    it is attached to. Raises `HandlerAlreadyAttached` if ``handler_id`` is in use and
-    `TypeError` if an event name is not a non-empty tuple of strings.
+    it is attached to. Raises `HandlerAlreadyAttached` if ``handler_id`` is in use,
+    `TypeError` if an event name is not a non-empty tuple of strings (one event name
+    given for ``events`` included), and `ValueError` if ``handler_id`` is not a non-empty
+    str or ``function`` is not callable (it would only fail, and be detached, at the
+    first event).
     """
+    check_text("handler_id", handler_id)
+    check_callable("function", function)
+    if isinstance(events, tuple) and events and all(isinstance(part, str) for part in events):
+        raise TypeError(
+            f"events is a list of event names; for the one event {events!r}, pass [{events!r}]"
+        )
     names = tuple(_check_event_name(event) for event in events)
     if handler_id in _by_id:
         raise HandlerAlreadyAttached(handler_id)
@@ -164,10 +175,15 @@ def is_observed(prefix: EventName) -> bool:
     """True if a handler is attached to the start, stop or exception event of ``prefix``.
 
     Lets a hot path skip building a span's metadata when nobody listens; the answer is
-    cached until the next attach or detach.
+    cached until the next attach or detach. Raises `TypeError` if ``prefix`` is not a
+    non-empty tuple of strings (checked only when the answer is not cached yet).
     """
-    observed = _observed.get(prefix)
+    try:
+        observed = _observed.get(prefix)
+    except TypeError:  # unhashable: certainly no event name
+        observed = None
     if observed is None:
+        _check_event_name(prefix)
         observed = _observed[prefix] = (
             (*prefix, "start") in _by_event
             or (*prefix, "stop") in _by_event
@@ -185,7 +201,8 @@ def span(prefix: EventName, metadata: Mapping[str, Any] | None = None) -> _SpanS
     ``exception`` adds ``kind`` (``"error"`` for an `Exception`, ``"cancelled"`` for trio
     cancellation, ``"exit"`` for any other `BaseException`) and ``reason`` (the exception)
     to the metadata. The exception is always re-raised. When no handler is attached to any
-    of the three events, the span costs almost nothing and emits nothing.
+    of the three events, the span costs almost nothing and emits nothing. A ``prefix``
+    that is not a non-empty tuple of strings raises `TypeError`, as for `attach`.
     """
     return _SpanScope(prefix, metadata)
 

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import pytest
 import trio
+import trio.testing
 
 import slither_actors as sa
 from tests.conftest import Crash, Journaling, settle
@@ -444,3 +445,97 @@ async def test_a_flooded_actor_still_lets_other_tasks_run(nursery: trio.Nursery)
         seen_by_other_task.append(actor.count)
     # This task ran while the actor was part-way through its backlog, more than once.
     assert len([count for count in seen_by_other_task if 0 < count < 1000]) > 1
+
+
+@pytest.mark.parametrize(
+    ("timeout", "message"),
+    [
+        (float("nan"), "timeout must be a number of seconds above 0, not nan"),
+        (0, "timeout must be a number of seconds above 0, not 0"),
+        (-1.0, "timeout must be a number of seconds above 0, not -1.0"),
+        (True, "timeout must be a number of seconds, not bool True"),  # was one second
+        ("5", "timeout must be a number of seconds, not str '5'"),
+    ],
+)
+async def test_a_call_with_a_bad_timeout_is_refused_before_it_is_sent(
+    nursery: trio.Nursery, timeout: Any, message: str
+) -> None:
+    actor = Gated()
+    actor.gate.set()
+    ref = await nursery.start(sa.run_actor, actor)
+    with pytest.raises(ValueError, match=message):
+        await ref.call("refused", timeout=timeout)
+    assert await ref.call("good", timeout=float("inf")) == "good"
+    assert actor.handled == ["good"] and ref.alive
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # math.inf made the mailbox unbounded; 2.5 and NaN failed deep in trio.
+        ({"mailbox_size": float("inf")}, "mailbox_size must be an int, not float inf"),
+        ({"mailbox_size": 2.5}, "mailbox_size must be an int, not float 2.5"),
+        ({"mailbox_size": True}, "mailbox_size must be an int, not bool True"),
+        ({"mailbox_size": "3"}, "mailbox_size must be an int, not str '3'"),
+        ({"name": 5, "registry": sa.Registry()}, "name must be a str or None, not int 5"),
+        ({"registry": {}}, "registry must be a Registry or None, not dict"),
+    ],
+)
+async def test_run_actor_refuses_bad_options_before_the_actor_starts(
+    nursery: trio.Nursery, options: dict[str, Any], message: str
+) -> None:
+    actor = Gated()
+    with pytest.raises(ValueError, match=message):
+        await nursery.start(partial(sa.run_actor, actor, **options))
+    with pytest.raises(ValueError, match="actor must be an Actor, not int 5"):
+        await nursery.start(sa.run_actor, 5)
+    assert actor.handled == []
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), -1.0, float("inf"), "1"])
+async def test_a_terminate_timeout_that_is_not_finite_seconds_fails_the_start(
+    nursery: trio.Nursery, seconds: Any
+) -> None:
+    # NaN used to break the actor's exit, so callers waiting for it waited forever; inf
+    # let a hung terminate hold a shielded scope open for good.
+    class Odd(Gated):
+        terminate_timeout = seconds
+
+    with pytest.raises(ValueError, match="terminate_timeout must be a number of seconds"):
+        await nursery.start(sa.run_actor, Odd())
+
+
+@pytest.mark.parametrize("reason", ["oops", 5, None])
+async def test_a_stop_reason_of_the_wrong_kind_is_refused_and_the_actor_runs_on(
+    nursery: trio.Nursery, reason: Any
+) -> None:
+    # "oops" used to stop the actor with a reason its supervisor read as a normal exit.
+    actor = Gated()
+    actor.gate.set()
+    ref = await nursery.start(sa.run_actor, actor)
+    with pytest.raises(ValueError, match="reason must be an exception or an ExitReason"):
+        ref.request_stop(reason)
+    with pytest.raises(ValueError, match="reason must be an exception or an ExitReason"):
+        await ref.stop(reason)
+    assert ref.alive and await ref.call("ping") == "ping"
+    assert await ref.stop("shutdown") is sa.ExitReason.SHUTDOWN
+
+
+async def test_a_deferred_reply_fails_only_with_an_exception(nursery: trio.Nursery) -> None:
+    @attrs.define
+    class Deferring(sa.Actor):
+        replies: list[sa.DeferredReply] = attrs.Factory(list)
+
+        async def handle_call(self, message: Any) -> Any:
+            self.replies.append(self.defer_reply())
+
+    actor = Deferring()
+    ref = await nursery.start(sa.run_actor, actor)
+    async with trio.open_nursery() as callers:
+        callers.start_soon(ref.call, "x")
+        await trio.testing.wait_all_tasks_blocked()
+        (reply,) = actor.replies
+        with pytest.raises(ValueError, match="error must be an exception, not 'no'"):
+            reply.fail("no")  # type: ignore[arg-type]
+        assert not reply.done
+        reply.send("yes")

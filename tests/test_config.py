@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,10 +74,51 @@ def test_a_wrong_key_or_value_is_an_error_naming_the_key(data: dict, problem: st
 
 def test_settings_built_in_code_are_checked_too() -> None:
     assert sa.DispatchSettings(ordering="as_completed").ordering is sa.Ordering.AS_COMPLETED
-    with pytest.raises(ValueError, match="batch_size must be an int, 1 or more, not '5'"):
+    with pytest.raises(ValueError, match="batch_size must be an int, not str '5'"):
         sa.DispatchSettings(batch_size="5")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'later' is not a valid OnError"):
         sa.DispatchSettings(on_error="later")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"env": {"A": 1}}, r"env\['A'\] must be a str, not 1"),
+        ({"env": {"": "x"}}, "env has a bad variable name ''"),
+        ({"env": {"A=B": "x"}}, "env has a bad variable name 'A=B'"),
+        ({"env": [("A", "1")]}, "env must be a dict of str to str"),
+        ({"preload": "numpy"}, "preload must be a list of module names, not 'numpy'"),
+        ({"preload": ["numpy", 3]}, r"preload\[1\] must be a str, not int 3"),
+        ({"name": ""}, "name must not be empty"),
+        ({"python": None}, "python must be a str, not NoneType"),
+        ({"cwd": 5}, "cwd must be a str or None, not int 5"),
+        ({"call_timeout": math.nan}, "call_timeout must be a number of seconds above 0, not nan"),
+        ({"queue_timeout": 0}, "queue_timeout must be a number of seconds above 0, not 0"),
+        ({"stop_grace": math.inf}, "stop_grace must be a number of seconds above 0, finite"),
+        ({"kill_grace": True}, "kill_grace must be a number of seconds, not bool True"),
+        (
+            {"heartbeat_timeout": math.inf},
+            "heartbeat_timeout must be a number of seconds above 0, finite",
+        ),
+        ({"heartbeat_interval": -1}, "heartbeat_interval must be a number of seconds above 0"),
+        ({"max_rss_mb": math.nan}, "max_rss_mb must be a number above 0"),
+        ({"size": 2.0}, "size must be an int, not float 2.0"),
+        ({"max_restarts": -1}, "max_restarts must be an int, 0 or more, not -1"),
+    ],
+)
+def test_pool_settings_refuse_what_would_break_a_worker_later(
+    options: dict[str, Any], message: str
+) -> None:
+    # Before, some of these were accepted and failed every worker start (env), imported one
+    # module per letter (preload), or left a worker unwatched or unstoppable forever.
+    with pytest.raises(ValueError, match=message):
+        sa.PoolSettings(**options)
+
+
+def test_pool_settings_take_a_queue_timeout_and_unbounded_call_timeouts() -> None:
+    settings = sa.PoolSettings(call_timeout=math.inf, queue_timeout=2, preload=["a", "b.c"])
+    assert settings.queue_timeout == 2 and settings.preload == ("a", "b.c")
+    assert sa.PoolSettings(env={"A": "1"}).env == {"A": "1"}
 
 
 def test_settings_are_read_from_a_toml_file(tmp_path: Path) -> None:
@@ -104,3 +147,29 @@ def test_errors_in_a_file_name_the_file(tmp_path: Path) -> None:
         sa.Settings.from_toml(tmp_path / "broken.toml")
     with pytest.raises(sa.ConfigError, match="cannot read the file"):
         sa.Settings.from_toml(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        # A str is iterable: "a:B" was read as the stores "a", ":" and "B".
+        ({"stores": "tests.stores_for_tests:FeatureStore"}, "stores must be a list of str"),
+        ({"stores": [5]}, r"stores\[0\] must be a str, not int 5"),
+        # A dict passed here used to fail only later, in dispatch, with an AttributeError.
+        ({"dispatch": {"batch_size": 3}}, "dispatch must be a DispatchSettings, not dict"),
+        ({"bridge": "global"}, "bridge must be a BridgeSettings, not str 'global'"),
+        ({"pools": [5]}, r"pools\[0\] must be a PoolSettings, not int 5"),
+        ({"pools": sa.PoolSettings()}, "pools must be a list of PoolSettings"),
+    ],
+)
+def test_settings_built_in_code_refuse_fields_of_the_wrong_kind(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        sa.Settings(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("source", [5, b"settings.toml", ["a"]])
+def test_settings_from_a_source_of_no_known_kind_are_a_config_error(source: object) -> None:
+    with pytest.raises(sa.ConfigError, match="expected Settings, a mapping or the path"):
+        sa.load_settings(source)  # type: ignore[arg-type]

@@ -168,14 +168,91 @@ async def test_defaults_come_from_the_runtime_settings() -> None:
         ({"ordering": "sideways"}, "sideways"),
         ({"on_error": "explode"}, "explode"),
         ({"batch_size": 3, "strategy": sa.FixedBatch(3)}, "not both"),
+        ({"batch_size": True}, "batch_size must be an int, not bool True"),
+        ({"max_in_flight": 2.5}, "max_in_flight must be an int, not float 2.5"),
+        ({"max_in_flight": float("nan")}, "max_in_flight must be an int, not float nan"),
+        ({"timeout": float("nan")}, "timeout must be a number of seconds above 0, not nan"),
+        ({"timeout": 0}, "timeout must be a number of seconds above 0, not 0"),
+        ({"timeout": True}, "timeout must be a number of seconds, not bool True"),
+        ({"timeout": "5"}, "timeout must be a number of seconds, not str '5'"),
+        ({"ordering": 5}, "ordering must be 'preserve' or 'as_completed', not 5"),
+        ({"strategy": 5}, "strategy must be a batching strategy"),
+        ({"strategy": sa.FixedBatch}, "strategy must be a batching strategy"),
+        ({"context": "run-1"}, "context must be a Context or None, not str 'run-1'"),
+        ({"context": sa.Context("")}, "context.session_id must not be empty"),
     ],
 )
-async def test_bad_options_fail_before_anything_runs(options: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize("call", ["dispatch", "dispatch_stream"])
+async def test_bad_options_fail_before_anything_runs(
+    options: dict[str, Any], message: str, call: str
+) -> None:
     def never(payloads: list[Any]) -> list[Any]:
         raise AssertionError("ran")
 
     with pytest.raises(ValueError, match=message):
-        await sa.dispatch([1], executor=sa.LocalExecutor(never), **options)
+        if call == "dispatch":
+            await sa.dispatch([1], executor=sa.LocalExecutor(never), **options)
+        else:  # as the block is entered, not from a task that dies with nobody told
+            async with sa.dispatch_stream([1], executor=sa.LocalExecutor(never), **options):
+                raise AssertionError("entered")
+
+
+@pytest.mark.parametrize(
+    ("items", "executor", "message"),
+    [
+        (5, DOUBLE, "items must be an iterable or an async iterable, not int"),
+        ([1], 5, "executor must be an executor .* not int 5"),
+        ([1], sa.LocalExecutor, "executor must be an executor .* not LocalExecutor"),
+        ([1], object(), "executor must be an executor"),
+    ],
+)
+async def test_items_and_an_executor_of_the_wrong_kind_fail_in_the_caller(
+    items: Any, executor: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await sa.dispatch(items, executor=executor)
+    with pytest.raises(ValueError, match=message):
+        async with sa.dispatch_stream(items, executor=executor):
+            raise AssertionError("entered")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"executor": 5}, "executor must be an executor"),
+        ({"executor": DOUBLE, "timeout": float("nan")}, "timeout must be .* not nan"),
+        ({"executor": DOUBLE, "timeout": True}, "timeout must be a number of seconds, not bool"),
+        ({"executor": DOUBLE, "context": "run-1"}, "context must be a Context or None"),
+    ],
+)
+async def test_call_batch_checks_its_arguments_before_it_runs(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await sa.call_batch([1, 2], **options)
+    assert payloads(await sa.call_batch([1, 2], executor=DOUBLE)) == [2, 4]  # and carries on
+
+
+async def test_an_executor_refuses_a_bad_timeout_when_called_directly() -> None:
+    with pytest.raises(ValueError, match="timeout must be a number of seconds above 0, not nan"):
+        await DOUBLE.execute([sa.Item.wrap(1)], sa.Context.new(), float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: sa.LocalExecutor(5), "function must be a callable, not int 5"),
+        (lambda: sa.WorkerExecutor(5, "f"), "module must be a str, not int 5"),
+        (lambda: sa.WorkerExecutor("m", ""), "function must not be empty"),
+        (lambda: sa.WorkerExecutor("m", "f", pool=3), "pool must be a str, not int 3"),
+        (lambda: sa.ToolExecutor(5), "command must be a str, not int 5"),
+        (lambda: sa.ToolExecutor("shout", pool=None), "pool must be a str, not NoneType"),
+    ],
+)
+def test_executors_refuse_targets_of_the_wrong_kind(make: Any, message: str) -> None:
+    # A ToolExecutor(5) used to reach a worker, which died of it.
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 @pytest.mark.parametrize("function", [lambda xs: xs[:-1], lambda xs: tuple(xs), lambda xs: None])
@@ -539,11 +616,67 @@ async def test_a_sync_local_function_past_its_timeout_fails_its_batch(in_thread:
         lambda: sa.KeyPartition(key=str, max_batch=1.5),
         lambda: sa.KeyPartition(key=str, max_held=0),
         lambda: sa.WeightedBatch(0),
+        lambda: sa.FixedBatch(True),
+        lambda: sa.KeyPartition(key=str, max_batch=True),
+        lambda: sa.WeightedBatch(float("nan")),
+        lambda: sa.WeightedBatch(True),
+        lambda: sa.WeightedBatch("10"),
+        # An infinite weight limit held the whole input in one batch.
+        lambda: sa.WeightedBatch(float("inf")),
     ],
 )
 def test_strategies_refuse_sizes_that_are_not_counts(make: Any) -> None:
     with pytest.raises(ValueError, match="must be"):
         make()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: sa.WeightedBatch(10, weight=5), "weight must be a callable, not int 5"),
+        (lambda: sa.KeyPartition(key=5), "key must be a callable, not int 5"),
+        (lambda: sa.split(5, [1]), "strategy must be a batching strategy"),
+    ],
+)
+def test_strategies_refuse_functions_that_cannot_be_called(make: Any, message: str) -> None:
+    # They used to fail in the middle of the run, with a bare TypeError.
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: sa.Retry(max_attempts=0), "max_attempts must be an int, 1 or more, not 0"),
+        (lambda: sa.Retry(max_attempts=2.5), "max_attempts must be an int, not float 2.5"),
+        (lambda: sa.Retry(max_attempts=True), "max_attempts must be an int, not bool True"),
+        (lambda: sa.Retry(max_attempts=float("inf")), "max_attempts must be an int"),
+        (lambda: sa.Retry(max_attempts="3"), "max_attempts must be an int, not str '3'"),
+        (lambda: sa.Retry(backoff=0.1), "backoff must be a Backoff, not float 0.1"),
+        (lambda: sa.Retry(retry_on=(1,)), "retry_on must be exception types or a predicate"),
+        (lambda: sa.Retry(retry_on=5), "retry_on must be a callable, not int 5"),
+        (lambda: sa.Retry(then=5), "then must be 'halt' or 'skip'"),
+        (lambda: sa.Retry(then=sa.Retry()), "then must be 'halt' or 'skip'"),
+        (lambda: sa.Route(5), "function must be a callable, not int 5"),
+    ],
+)
+def test_policies_refuse_arguments_of_the_wrong_kind(make: Any, message: str) -> None:
+    # Retry(backoff=0.1) used to crash the run with an AttributeError at the first failure.
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+async def test_retry_on_one_exception_type_retries_that_type_only() -> None:
+    # A class alone is callable, so it was taken for a predicate that held for everything.
+    attempts: list[int] = []
+
+    def fails(payloads: list[Any]) -> list[Any]:
+        attempts.append(1)
+        raise KeyError("not worth another try")
+
+    policy = sa.Retry(retry_on=ZeroDivisionError, backoff=sa.Backoff(0.0), then="skip")
+    (result,) = await sa.dispatch([1], executor=sa.LocalExecutor(fails), on_error=policy)
+    assert result.meta["skipped"] and len(attempts) == 1
 
 
 async def test_a_result_that_is_not_a_list_is_named_as_such() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
 
 import slither_actors as sa
 from tests.pool_helpers import pool_settings
@@ -183,3 +185,35 @@ async def test_the_default_pool_started_by_several_batches_at_once_starts_once()
         results = await sa.dispatch(range(20), executor=echo, batch_size=2, max_in_flight=4)
         pools = [child.id for child in runtime.root.which_children()]
     assert payloads(results) == list(range(20)) and "pools" in pools
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"timeout": True},
+        {"timeout": float("nan")},
+        {"timeout": 0},
+        {"context": sa.Context("")},
+        {"max_in_flight": 0},
+    ],
+)
+async def test_a_bad_option_never_reaches_the_pool_and_a_good_dispatch_beside_it_runs(
+    options: dict[str, Any],
+) -> None:
+    async with sa.open_runtime(SETTINGS):
+        good: list[sa.Item] = []
+
+        async def run_good() -> None:
+            good.extend(await sa.dispatch(range(20), executor=PICKY, batch_size=2))
+
+        calls_seen = sa.telemetry.capture([("slither", "pool", "call", "start")])
+        with calls_seen as calls:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_good)
+                await trio.testing.wait_all_tasks_blocked()  # the good dispatch is out
+                with pytest.raises(ValueError):
+                    await sa.dispatch([1, 2, 3], executor=PICKY, **options)
+        # Refused in the caller: no batch of 3 was sent, while the good batches of 2 ran.
+        assert [call.metadata["size"] for call in calls if call.metadata["size"] == 3] == []
+        assert payloads(good) == [number * 2 for number in range(20)]
+        assert len((await sa.current_runtime().pool()).workers()) == 2

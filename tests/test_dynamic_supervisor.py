@@ -116,5 +116,5 @@ async def test_an_exhausted_supervisor_refuses_new_children(journal: list[Any]) 
 
 
 def test_max_children_must_be_a_positive_int() -> None:
-    with pytest.raises(ValueError, match="max_children must be None or an int, 1 or more"):
+    with pytest.raises(ValueError, match="max_children must be an int, 1 or more, not 0"):
         sa.DynamicSupervisor(max_children=0)

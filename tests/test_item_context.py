@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 import pytest
 
@@ -61,3 +63,60 @@ def test_with_stage_and_put_metadata_return_new_contexts() -> None:
     staged = context.with_stage("predict").put_metadata({"b": 2, "a": 3})
     assert (staged.pipe, staged.stage, staged.metadata) == ("score", "predict", {"a": 3, "b": 2})
     assert context.stage is None and context.metadata == {"a": 1}
+
+
+@pytest.mark.parametrize("session_id", [7, None, b"run-1", True, 1.5])
+def test_a_context_refuses_a_session_id_that_is_not_a_str(session_id: object) -> None:
+    # It travels to worker processes: an int used to be encoded and crash the worker.
+    with pytest.raises(ValueError, match=rf"session_id must be a str, not \w+ {session_id!r}"):
+        sa.Context(session_id=session_id)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("session_id", "message"),
+    [
+        (7, "session_id must be a str or None, not int 7"),
+        (b"run-1", "session_id must be a str or None, not bytes b'run-1'"),
+        (True, "session_id must be a str or None, not bool True"),
+        ("", "session_id must not be empty"),
+    ],
+)
+def test_a_new_context_refuses_a_session_id_that_is_not_a_non_empty_str(
+    session_id: object, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        sa.Context.new(session_id)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: sa.Context.new(pipe=5), "pipe must be a str or None, not int 5"),
+        (lambda: sa.Context.new().with_stage(5), "stage must be a str or None, not int 5"),
+        (lambda: sa.Context.new(metadata=[1, 2]), "metadata must be a Mapping or None"),
+        (lambda: sa.Context("s", metadata=[1, 2]), "metadata must be a Mapping, not list"),
+    ],
+)
+def test_a_context_refuses_a_pipe_stage_or_metadata_of_the_wrong_kind(
+    make: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: sa.Item.wrap(1, route=5), "route must be a str, not int 5"),
+        (lambda: sa.Item.wrap(1, route=""), "route must not be empty"),
+        (lambda: sa.Item.wrap(1, route=None), "route must be a str, not NoneType None"),
+        (lambda: sa.Item.wrap(1, meta=[("a", 1)]), r"meta must be a Mapping, not list"),
+        (lambda: sa.Item.wrap(1).with_route(5), "route must be a str, not int 5"),
+        (lambda: sa.Item.wrap(1).with_route(""), "route must not be empty"),
+    ],
+)
+def test_wrap_and_with_route_refuse_a_route_or_meta_of_the_wrong_kind(
+    make: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -246,6 +246,27 @@ async def test_handler_results_skip_fail_and_route() -> None:
     ]
 
 
+async def test_a_route_that_is_not_a_str_fails_its_item_and_the_others_go_on() -> None:
+    def route_badly(item: sa.Item, ctx: sa.Context) -> Any:
+        if item.payload == "to int":
+            return sa.RouteTo(5)  # type: ignore[arg-type]
+        if item.payload == "fan out":  # an Item built by hand is not checked: its child fails
+            return [sa.Item(0, "lost", route=5), "kept"]  # type: ignore[arg-type]
+        return [item.payload]
+
+    class Routing(sa.Pipe):
+        stages = [sa.LocalStage("route", route_badly, cardinality="many")]
+        on_error = {"route": "skip"}
+
+    result = await sa.run_pipe(Routing, ["a", "to int", "fan out", "b"])
+    assert sorted(result.payloads()) == ["a", "b", "kept"]
+    reasons = sorted(record.reason for record in result.errors)
+    assert reasons == [
+        "ValueError: destination must be a str, not int 5",
+        "ValueError: routed to 5, which is neither an output nor a later stage",
+    ]
+
+
 async def test_a_batch_handler_takes_what_is_waiting() -> None:
     sizes: list[int] = []
 

@@ -93,6 +93,79 @@ async def test_a_stop_past_its_drain_timeout_cuts_the_pipe_short(
     assert service.cut_short and not service.running
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"session_id": 7}, "session_id must be a str or None, not int 7"),
+        ({"session_id": ""}, "session_id must not be empty"),
+        # NaN once passed, and hung the runtime as it stopped the pipe.
+        ({"shutdown": float("nan")}, "shutdown must be a number of seconds 0 or more, not nan"),
+        ({"shutdown": -1}, "shutdown must be a number of seconds 0 or more, not -1"),
+        ({"shutdown": True}, "shutdown must be a number of seconds, not bool True"),
+        ({"source": [1, 2]}, "source must be an async iterable, not list"),
+        ({"sink": 5}, "sink must be a callable, not int 5"),
+        ({"on_error": 5}, "on_error must be a callable or None, not int 5"),
+        ({"pipe": sa.Pipe}, "pipe must be a Pipe subclass with stages"),
+    ],
+)
+async def test_start_pipe_refuses_bad_arguments_and_a_good_pipe_beside_runs_on(
+    options: dict[str, Any], message: str
+) -> None:
+    delivered: list[int] = []
+
+    async def sink(output: str, item: sa.Item) -> None:
+        delivered.append(item.payload)
+
+    send, receive = trio.open_memory_channel[int](10)
+    bad_send, bad_receive = trio.open_memory_channel[int](10)
+    with trio.fail_after(10):
+        async with sa.open_runtime() as runtime:
+            good = await sa.start_pipe(Doubling, receive, sink)
+            arguments = {"pipe": Doubling, "source": bad_receive, "sink": discard, **options}
+            with pytest.raises(ValueError, match=message):
+                service = await sa.start_pipe(**arguments)
+                # Not refused (a regression): end it now, as a bad shutdown could hang the
+                # runtime's own stop.
+                await service.stop(drain=False)
+            assert [child.id for child in runtime.services.which_children()] == [
+                f"pipe Doubling {good.session_id}"
+            ]
+            await send.send(21)
+            await trio.testing.wait_all_tasks_blocked()
+            assert delivered == [42] and good.running
+    bad_send.close()
+
+
+@pytest.mark.parametrize(
+    ("timeout", "message"),
+    [
+        (float("nan"), "timeout must be a number of seconds 0 or more, not nan"),
+        (-1.0, "timeout must be a number of seconds 0 or more, not -1.0"),
+        (True, "timeout must be a number of seconds, not bool True"),
+        ("1", "timeout must be a number of seconds, not str '1'"),
+    ],
+)
+async def test_a_stop_with_a_bad_timeout_refuses_before_it_stops_anything(
+    timeout: Any, message: str
+) -> None:
+    delivered: list[int] = []
+
+    async def sink(output: str, item: sa.Item) -> None:
+        delivered.append(item.payload)
+
+    send, receive = trio.open_memory_channel[int](10)
+    with trio.fail_after(10):
+        async with sa.open_runtime():
+            service = await sa.start_pipe(Doubling, receive, sink)
+            with pytest.raises(ValueError, match=message):
+                await service.stop(timeout=timeout)
+            await send.send(1)  # it still reads its source: the bad stop stopped nothing
+            await trio.testing.wait_all_tasks_blocked()
+            assert delivered == [2] and service.running
+            await service.stop(timeout=1.0)
+            assert not service.running
+
+
 async def test_the_runtime_drains_its_pipes_as_it_stops() -> None:
     delivered: list[int] = []
 

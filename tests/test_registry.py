@@ -73,3 +73,28 @@ async def test_wait_for_gives_up_after_its_timeout(autojump_clock: Any) -> None:
 async def test_naming_an_actor_outside_a_runtime_needs_a_registry(nursery: trio.Nursery) -> None:
     with pytest.raises(sa.NoRuntime, match="pass registry="):
         await nursery.start(partial(sa.run_actor, Journaling("a", []), name="a"))
+
+
+@pytest.mark.parametrize(
+    ("timeout", "message"),
+    [
+        (float("nan"), "timeout must be a number of seconds 0 or more, not nan"),
+        (-1.0, "timeout must be a number of seconds 0 or more, not -1.0"),
+        (True, "timeout must be a number of seconds, not bool True"),
+        ("1", "timeout must be a number of seconds, not str '1'"),
+    ],
+)
+async def test_wait_for_refuses_a_bad_timeout_at_once(timeout: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        await sa.Registry().wait_for("a", timeout=timeout)
+
+
+async def test_names_are_non_empty_strs(nursery: trio.Nursery) -> None:
+    registry = sa.Registry()
+    ref = await nursery.start(sa.run_actor, Journaling("a", []))
+    with pytest.raises(ValueError, match="name must be a str, not int 5"):
+        registry.register(5, ref)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="name must not be empty"):
+        await registry.wait_for("", timeout=0)
+    registry.register("a", ref)
+    assert await registry.wait_for("a", timeout=0) is ref  # 0: look once, do not wait

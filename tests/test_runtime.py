@@ -69,6 +69,34 @@ async def test_bad_settings_fail_before_anything_starts(journal: list[Any]) -> N
     assert journal == []
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_restarts": -1}, "max_restarts must be an int, 0 or more, not -1"),
+        ({"max_seconds": float("nan")}, "max_seconds must be a number of seconds above 0"),
+        ({"max_seconds": True}, "max_seconds must be a number of seconds, not bool True"),
+        # Named by its place among the children given, not after the runtime's own three.
+        ({"children": [None]}, r"children\[1\] must be a ChildSpec, not NoneType None"),
+    ],
+)
+async def test_bad_runtime_options_fail_before_anything_starts(
+    journal: list[Any], options: dict[str, Any], message: str
+) -> None:
+    arguments = {
+        **options,
+        "children": [journaling_child("a", journal), *options.get("children", [])],
+    }
+    with pytest.raises(ValueError, match=message):
+        async with sa.open_runtime(**arguments):
+            raise AssertionError("started")
+    assert journal == []
+
+
+def test_run_refuses_a_main_it_cannot_call() -> None:
+    with pytest.raises(ValueError, match="main must be a callable, not int 5"):
+        sa.run(5)  # type: ignore[arg-type]
+
+
 async def test_settings_reach_the_runtime() -> None:
     async with sa.open_runtime({"dispatch": {"max_in_flight": 2}}) as runtime:
         assert runtime.settings.dispatch.max_in_flight == 2

@@ -264,3 +264,85 @@ async def test_a_store_that_cannot_load_fails_the_runtime_start() -> None:
     while not isinstance(error, sa.StoreLoadFailed):
         error = error.cause
     assert "the features file is missing" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("cls", "name", "options", "message"),
+    [
+        (dict, None, {}, "cls must be a Store subclass, not <class 'dict'>"),
+        (FeatureStore, 5, {}, "name must be a str or None, not int 5"),
+        # An empty name used to fall back to the class's default name without a word.
+        (FeatureStore, "", {}, "name must not be empty"),
+        (FeatureStore, None, {"registry": {}}, "registry must be a ViewRegistry or None"),
+    ],
+)
+async def test_open_store_refuses_bad_arguments_before_anything_starts(
+    cls: Any, name: Any, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        async with sa.open_store(cls, name, **options):
+            raise AssertionError("started")
+
+
+async def test_a_runtime_refuses_a_bad_store_name_and_its_stores_run_on() -> None:
+    async with sa.open_runtime() as runtime:
+        good = await runtime.start_store(FeatureStore)
+        with pytest.raises(ValueError, match="name must be a str or None, not int 5"):
+            await runtime.start_store(Bags, 5)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="cls must be a Store subclass"):
+            await runtime.start_store(dict)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="name must be a store name or a Store subclass"):
+            runtime.store(5)  # type: ignore[arg-type]
+        assert runtime.stores.names() == ["FeatureStore"]
+        await good.put("features", "user:1", {"tier": "bronze"})
+        assert runtime.store(FeatureStore).get("features", "user:1") == {"tier": "bronze"}
+
+
+async def test_update_refuses_a_function_it_cannot_call_and_the_store_carries_on() -> None:
+    async with sa.open_store(FeatureStore) as store:
+        with pytest.raises(ValueError, match="function must be a callable, not int 5"):
+            await store.update("features", "user:42", 5)  # type: ignore[arg-type]
+        assert await store.update("features", "user:42", lambda value: {**value, "n": 1})
+        assert store.get("features", "user:42") == {"tier": "gold", "n": 1}
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: sa.Table(5), "name must be a str, not int 5"),
+        (lambda: sa.Table(""), "name must not be empty"),
+        (lambda: sa.view(name=5), "name must be a str or None, not int 5"),
+        (lambda: sa.view(timeout=float("nan"))(len), "timeout must be .* above 0, not nan"),
+        (lambda: sa.view(timeout=0)(len), "timeout must be a number of seconds above 0, not 0"),
+        (lambda: sa.view(timeout=True)(len), "timeout must be a number of seconds, not bool"),
+        (lambda: sa.view(timeout="5")(len), "timeout must be a number of seconds, not str '5'"),
+    ],
+)
+def test_tables_and_views_refuse_bad_declarations(make: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("size", [float("inf"), 2.5, float("nan"), True, "3", -1])
+async def test_a_mailbox_size_that_is_not_a_count_fails_the_store_start(size: Any) -> None:
+    # math.inf used to give an unbounded mailbox; 2.5 and NaN a TypeError from deep in trio.
+    class Sized(FeatureStore):
+        mailbox_size = size
+
+    with pytest.raises(ValueError, match="mailbox_size must be an int"):
+        async with sa.open_store(Sized):
+            raise AssertionError("started")
+
+
+def test_a_view_registry_takes_its_default_scope_as_the_enum_or_its_value() -> None:
+    # A str used to be kept as it was: a view without a scope of its own was then neither
+    # global nor a session view.
+    views = sa.ViewRegistry("global")
+    assert views.scope_of(sa.View("v", len)) is sa.ViewScope.GLOBAL
+    with pytest.raises(ValueError, match="'galaxy' is not a valid ViewScope"):
+        sa.ViewRegistry("galaxy")  # type: ignore[arg-type]
+    with (
+        pytest.raises(ValueError, match="session_id must be a str, not int 5"),
+        views.session(5, []),  # type: ignore[arg-type]
+    ):
+        raise AssertionError("registered")

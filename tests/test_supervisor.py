@@ -324,9 +324,109 @@ def test_specs_are_checked_when_they_are_declared() -> None:
 
     with pytest.raises(sa.DuplicateChild, match="already has a child 'x'"):
         sa.Supervisor([sa.ChildSpec("x", noop), sa.ChildSpec("x", noop)])
-    with pytest.raises(ValueError, match="shutdown must be seconds"):
+    with pytest.raises(ValueError, match="shutdown must be a number of seconds 0 or more"):
         sa.ChildSpec("x", noop, shutdown=-1)
     with pytest.raises(ValueError, match="'sometimes' is not a valid Restart"):
         sa.ChildSpec("x", noop, restart="sometimes")
     assert sa.ChildSpec("x", noop).shutdown == 5.0
     assert sa.ChildSpec("x", noop, kind="supervisor").shutdown == math.inf
+
+
+NAN = float("nan")
+
+
+async def noop_child(*, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    task_status.started()
+    await trio.sleep_forever()
+
+
+@pytest.mark.parametrize("kind", [sa.Supervisor, sa.DynamicSupervisor])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_restarts": -1}, "max_restarts must be an int, 0 or more, not -1"),
+        ({"max_restarts": True}, "max_restarts must be an int, not bool True"),
+        ({"max_restarts": NAN}, "max_restarts must be an int, not float nan"),
+        ({"max_seconds": NAN}, "max_seconds must be a number of seconds above 0, not nan"),
+        ({"max_seconds": 0}, "max_seconds must be a number of seconds above 0, not 0"),
+        ({"max_seconds": True}, "max_seconds must be a number of seconds, not bool True"),
+        ({"max_seconds": "5"}, "max_seconds must be a number of seconds, not str '5'"),
+        # 0.5 used to crash the supervisor, and every child with it, at the first restart.
+        ({"backoff": 0.5}, "backoff must be a Backoff or None, not float 0.5"),
+        ({"name": 5}, "name must be a str, not int 5"),
+        ({"name": ""}, "name must not be empty"),
+    ],
+)
+def test_supervisors_refuse_bad_options_when_declared(
+    kind: Any, options: dict[str, Any], message: str
+) -> None:
+    arguments = {"children": [], **options} if kind is sa.Supervisor else options
+    with pytest.raises(ValueError, match=message):
+        kind(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: sa.Supervisor([5]), "children\\[0\\] must be a ChildSpec, not int 5"),
+        (lambda: sa.DynamicSupervisor(max_children=True), "max_children must be an int, not"),
+        (lambda: sa.ChildSpec(5, noop_child), "id must be a str, not int 5"),
+        (lambda: sa.ChildSpec("", noop_child), "id must not be empty"),
+        (lambda: sa.ChildSpec("x", 5), "start must be a callable, not int 5"),
+        # NaN used to pass, and then fail the supervisor as it stopped the child (a hang).
+        (lambda: sa.ChildSpec("x", noop_child, shutdown=NAN), "shutdown must be .* not nan"),
+        (lambda: sa.ChildSpec("x", noop_child, shutdown=True), "shutdown must be .* not bool"),
+        (lambda: sa.ChildSpec("x", noop_child, shutdown="Brutal"), "not str 'Brutal'"),
+        (lambda: sa.ChildSpec.actor("x", 5), "factory must be a callable, not int 5"),
+        (lambda: sa.ChildSpec.actor("x", Journaling, name=5), "name must be a str or None"),
+        (lambda: sa.ChildSpec.actor("x", Journaling, mailbox_size=-1), "mailbox_size must be"),
+        (lambda: sa.ChildSpec.actor("x", Journaling, mailbox_size=2.5), "mailbox_size must be"),
+        (lambda: sa.ChildSpec.actor("x", Journaling, shutdown=NAN), "shutdown must be"),
+    ],
+)
+def test_child_specs_refuse_bad_arguments_when_declared_not_at_start(
+    make: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"initial": NAN}, "initial must be a number of seconds 0 or more, finite, not nan"),
+        ({"initial": -1.0}, "initial must be a number of seconds 0 or more, finite, not -1.0"),
+        ({"initial": True}, "initial must be a number of seconds, not bool True"),
+        ({"initial": "1"}, "initial must be a number of seconds, not str '1'"),
+        # An infinite delay left the crashed child down for good.
+        ({"initial": math.inf}, "initial must be .* finite, not inf"),
+        ({"maximum": math.inf}, "maximum must be .* finite, not inf"),
+        ({"maximum": NAN}, "maximum must be .* not nan"),
+        ({"factor": 0.5}, "factor must be a number 1 or more, finite, not 0.5"),
+        ({"factor": math.inf}, "factor must be a number 1 or more, finite, not inf"),
+        ({"factor": True}, "factor must be a number, not bool True"),
+    ],
+)
+def test_a_backoff_refuses_delays_that_are_not_finite_seconds(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        sa.Backoff(**{"initial": 0.1, **options})
+
+
+def test_a_backoff_grows_up_to_its_maximum_however_many_the_restarts() -> None:
+    backoff = sa.Backoff(initial=0.1, factor=2.0, maximum=5.0)
+    assert backoff.delay(3) == pytest.approx(0.4)
+    assert backoff.delay(5000) == 5.0  # 2.0 ** 4999 used to raise OverflowError
+
+
+async def test_start_child_refuses_what_is_not_a_spec_and_the_children_run_on(
+    nursery: trio.Nursery, journal: list[Any]
+) -> None:
+    supervisor = await start(nursery, sa.Supervisor([journaling_child("a", journal)]))
+    with pytest.raises(ValueError, match="spec must be a ChildSpec, not str 'b'"):
+        await supervisor.start_child("b")  # type: ignore[arg-type]
+    assert [child.id for child in supervisor.which_children()] == ["a"]
+    assert await child_value(supervisor, "a").call("ping") == "pong"
+    await supervisor.start_child(journaling_child("b", journal))
+    assert [child.id for child in supervisor.which_children()] == ["a", "b"]

@@ -54,6 +54,35 @@ def test_event_names_must_be_tuples_of_strings(bad: Any) -> None:
     assert telemetry.list_handlers() == []
 
 
+@pytest.mark.parametrize(
+    ("handler_id", "function", "message"),
+    [
+        (5, print, "handler_id must be a str, not int 5"),
+        ("", print, "handler_id must not be empty"),
+        # A handler that cannot be called used to be taken, then detached at the first event.
+        ("h", 5, "function must be a callable, not int 5"),
+    ],
+)
+def test_attach_refuses_a_bad_handler_id_or_function(
+    handler_id: Any, function: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        telemetry.attach(handler_id, [WRITE], function)
+    assert telemetry.list_handlers() == []
+
+
+def test_one_event_name_given_for_the_list_of_events_is_named_as_such() -> None:
+    with pytest.raises(TypeError, match=r"for the one event \('slither', 'store', 'write'\)"):
+        telemetry.attach("h", WRITE, lambda *_: None)
+    assert telemetry.list_handlers() == []
+
+
+@pytest.mark.parametrize("bad", ["slither.dispatch.batch", ["slither"], (), ("slither", 1)])
+def test_a_span_prefix_must_be_a_tuple_of_strings(bad: Any) -> None:
+    with pytest.raises(TypeError, match="event name"), telemetry.span(bad):
+        raise AssertionError("entered")
+
+
 def test_a_raising_handler_is_detached_and_logged_and_others_still_run(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 import attrs
 import trio
 
-from slither_actors.core._exit import ExitReason, Reason, reason_from_exception
+from slither_actors._checks import check_count, check_instance, check_seconds, check_text
+from slither_actors.core._exit import ExitReason, Reason, check_reason, reason_from_exception
 from slither_actors.core._ref import (
     ActorRef,
     Call,
@@ -93,8 +94,9 @@ class Actor:
         return self._context().ref
 
     def stop(self, reason: Reason = ExitReason.NORMAL) -> None:
-        """Stop after the current message; an exception as ``reason`` makes it a crash."""
-        self._context().life.request_stop(reason)
+        """Stop after the current message; an exception as ``reason`` makes it a crash
+        (`ValueError` for a reason that is neither an exception nor an `ExitReason`)."""
+        self._context().life.request_stop(check_reason(reason))
 
     def defer_reply(self) -> DeferredReply:
         """Promise a reply to the call being handled instead of returning it.
@@ -141,10 +143,22 @@ async def run_actor(
     ``registry``, by default the current runtime's) and its `ActorRef` is reported with
     ``task_status.started``. Returns when the actor stops normally; raises the exception it
     crashed with. Raises `NameTaken` if ``name`` belongs to a live actor.
+
+    Raises `ValueError` before the actor starts if ``actor`` is not an `Actor`, ``name``
+    is not None or a non-empty str, the mailbox size (given, or the class's) is not an int
+    of 0 or more (``math.inf`` would make the mailbox unbounded), the class's
+    ``terminate_timeout`` is not a finite number of seconds, 0 or more, or ``registry``
+    is not a `Registry`.
     """
-    size = actor.mailbox_size if mailbox_size is None else mailbox_size
-    if size < 0:
-        raise ValueError(f"mailbox_size must be 0 or more, got {size}")
+    check_instance("actor", actor, Actor)
+    check_text("name", name, optional=True)
+    size = check_count(
+        "mailbox_size", actor.mailbox_size if mailbox_size is None else mailbox_size, minimum=0
+    )
+    # `terminate` runs shielded for this long: NaN broke the exit (and so every caller
+    # waiting for it), and math.inf could never be cut short.
+    check_seconds("terminate_timeout", actor.terminate_timeout, zero=True, infinite=False)
+    check_instance("registry", registry, Registry, optional=True)
     if name is not None and registry is None:
         registry = current_registry()
     label = f"{type(actor).__name__}#{next(_actor_numbers)}" + (f" {name!r}" if name else "")

@@ -10,6 +10,14 @@ from typing import Any, Literal, Protocol
 import attrs
 import trio
 
+from slither_actors._checks import (
+    check_callable,
+    check_count,
+    check_instance,
+    check_seconds,
+    check_text,
+    validator,
+)
 from slither_actors.core._actor import Actor, run_actor
 from slither_actors.core._exit import Reason
 from slither_actors.core._registry import Registry
@@ -49,7 +57,10 @@ class StartFunction(Protocol):
 class Stoppable(Protocol):
     """What a child may report as started to be asked to stop gracefully on shutdown.
 
-    A child whose started value has no ``request_stop`` is cancelled instead.
+    A child whose started value has no ``request_stop`` is cancelled instead. If the value
+    also has an async ``wait_exited()`` (as `ActorRef`, `SupervisorRef` and `WorkerPool`
+    do), the child is cancelled as soon as that returns, without waiting out its shutdown
+    time: the child's task may have nothing left to do but wait.
     """
 
     def request_stop(self, reason: Reason) -> None: ...
@@ -61,11 +72,13 @@ Shutdown = float | Literal["brutal"]
 def _check_shutdown(spec: ChildSpec, attribute: attrs.Attribute[Any], value: Shutdown) -> None:
     if value == "brutal":
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    try:
+        check_seconds("shutdown", value, zero=True)
+    except ValueError as error:
+        # NaN once slipped through here, and failed the supervisor as it stopped the child.
         raise ValueError(
-            f"child {spec.id!r}: shutdown must be seconds (>= 0, math.inf to wait "
-            f"forever) or 'brutal', not {value!r}"
-        )
+            f"child {spec.id!r}: {error} (math.inf to wait forever, or 'brutal')"
+        ) from None
 
 
 def _default_shutdown(spec: ChildSpec) -> Shutdown:
@@ -82,10 +95,14 @@ class ChildSpec:
     after being asked (then it is cancelled), or ``"brutal"`` to cancel it at once; the
     default is 5 s for a worker and ``math.inf`` for a supervisor. ``restart`` and ``kind``
     accept their enums or the enum values as strings.
+
+    Raises `ValueError` as it is made for an ``id`` that is not a non-empty str, a
+    ``start`` that is not callable, or a ``shutdown`` that is neither ``"brutal"`` nor a
+    number of seconds, 0 or more (NaN and bools are refused).
     """
 
-    id: str = attrs.field(validator=attrs.validators.instance_of(str))
-    start: StartFunction
+    id: str = attrs.field(validator=validator(check_text))
+    start: StartFunction = attrs.field(validator=validator(check_callable))
     restart: Restart = attrs.field(default=Restart.PERMANENT, converter=Restart, kw_only=True)
     kind: ChildKind = attrs.field(default=ChildKind.WORKER, converter=ChildKind, kw_only=True)
     shutdown: Shutdown = attrs.field(
@@ -111,7 +128,16 @@ class ChildSpec:
         ``factory`` is usually the actor class itself, or a ``functools.partial`` of it;
         a fresh instance per start is what gives a restarted actor clean state. ``name``
         registers each incarnation under that name.
+
+        Raises `ValueError` now, not at the first start, for a ``factory`` that is not
+        callable, a ``name`` that is not a non-empty str or None, a ``mailbox_size`` that
+        is not None or an int of 0 or more, and what the `ChildSpec` itself refuses.
         """
+        check_callable("factory", factory)
+        check_text("name", name, optional=True)
+        if mailbox_size is not None:
+            check_count("mailbox_size", mailbox_size, minimum=0)
+        check_instance("registry", registry, Registry, optional=True)
 
         async def start(*, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
             await run_actor(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import trio
 
-__all__ = ["ExitReason", "Reason", "is_abnormal", "reason_from_exception"]
+__all__ = ["ExitReason", "Reason", "check_reason", "is_abnormal", "reason_from_exception"]
 
 
 class ExitReason(enum.StrEnum):
@@ -24,6 +24,21 @@ class ExitReason(enum.StrEnum):
 
 
 Reason: TypeAlias = ExitReason | BaseException
+
+
+def check_reason(reason: Any) -> Reason:
+    """``reason`` as an exit reason: an exception, an `ExitReason`, or the value of one
+    (``"normal"``); else `ValueError`, as a stop with any other reason would read as a
+    normal exit to the supervisor."""
+    if isinstance(reason, BaseException | ExitReason):
+        return reason
+    try:
+        return ExitReason(reason)
+    except ValueError:
+        choices = ", ".join(repr(member.value) for member in ExitReason)
+        raise ValueError(
+            f"reason must be an exception or an ExitReason ({choices}), not {reason!r:.60}"
+        ) from None
 
 
 def is_abnormal(reason: Reason) -> bool:

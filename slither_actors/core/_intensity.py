@@ -6,6 +6,8 @@ import collections
 
 import attrs
 
+from slither_actors._checks import check_number, check_seconds, validator
+
 __all__ = ["Backoff", "RestartIntensity"]
 
 
@@ -16,17 +18,29 @@ class Backoff:
 
     The n-th restart within the supervisor's window waits
     ``min(maximum, initial * factor ** (n - 1))`` seconds.
+
+    Raises `ValueError` unless ``initial`` and ``maximum`` are finite numbers of seconds, 0
+    or more, and ``factor`` a finite number, 1 or more (an infinite delay would leave the
+    child down for good).
     """
 
-    initial: float = attrs.field(validator=attrs.validators.ge(0))
-    factor: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
-    maximum: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
+    initial: float = attrs.field(validator=validator(check_seconds, zero=True, infinite=False))
+    factor: float = attrs.field(
+        default=2.0, validator=validator(check_number, minimum=1.0, inclusive=True)
+    )
+    maximum: float = attrs.field(
+        default=5.0, validator=validator(check_seconds, zero=True, infinite=False)
+    )
 
     def delay(self, restarts_in_window: int) -> float:
         """Seconds to wait before the ``restarts_in_window``-th recent restart."""
         if restarts_in_window < 1:
             return 0.0
-        return float(min(self.maximum, self.initial * self.factor ** (restarts_in_window - 1)))
+        try:
+            grown = self.initial * self.factor ** (restarts_in_window - 1)
+        except OverflowError:  # many attempts of a Retry: far past the maximum anyway
+            return float(self.maximum)
+        return float(min(self.maximum, grown))
 
 
 @attrs.define

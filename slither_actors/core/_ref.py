@@ -9,7 +9,8 @@ from typing import Any
 import attrs
 import trio
 
-from slither_actors.core._exit import ExitReason, Reason
+from slither_actors._checks import check_seconds
+from slither_actors.core._exit import ExitReason, Reason, check_reason
 from slither_actors.errors import ActorExited, CallTimeout, MailboxFull
 
 __all__ = ["DEFAULT_CALL_TIMEOUT", "ActorRef", "DeferredReply"]
@@ -144,13 +145,21 @@ class ActorRef:
         `CallTimeout` when no reply comes within ``timeout`` seconds (None waits forever;
         the time spent waiting for mailbox space counts), and `ActorExited` if the actor
         exits first. Cancelling the caller abandons the call; the actor may still run it.
+        A ``timeout`` that is not None or a number of seconds above 0 (NaN, 0, negative, a
+        bool) raises `ValueError` before anything is sent.
         """
+        if timeout is None:
+            seconds = math.inf
+        elif type(timeout) is float and timeout > 0:  # the common case, at little cost
+            seconds = timeout
+        else:
+            seconds = check_seconds("timeout", timeout)
         slot = ReplySlot()
-        with trio.move_on_after(math.inf if timeout is None else timeout):
+        with trio.move_on_after(seconds):
             await self._deliver(Call(message, slot))
             await slot.resolved.wait()
         if not slot.resolved.is_set():
-            raise CallTimeout(self.label, message, math.inf if timeout is None else timeout)
+            raise CallTimeout(self.label, message, seconds)
         return slot.outcome()
 
     async def cast(self, message: Any) -> None:
@@ -200,13 +209,15 @@ class ActorRef:
         """Ask the actor to stop after the message it is handling; returns at once.
 
         Travels outside the mailbox, so a full mailbox cannot hold it up. Messages still
-        queued are not handled: their calls fail with `ActorExited`.
+        queued are not handled: their calls fail with `ActorExited`. A ``reason`` that is
+        neither an exception nor an `ExitReason` raises `ValueError`.
         """
-        self._life.request_stop(reason)
+        self._life.request_stop(check_reason(reason))
 
     async def stop(self, reason: Reason = ExitReason.NORMAL) -> Reason:
-        """Ask the actor to stop and wait until it has exited (``terminate`` included)."""
-        self._life.request_stop(reason)
+        """Ask the actor to stop and wait until it has exited (``terminate`` included);
+        ``reason`` as for `request_stop`."""
+        self._life.request_stop(check_reason(reason))
         return await self.wait_exited()
 
     async def wait_exited(self) -> Reason:
@@ -238,6 +249,9 @@ class DeferredReply:
         self._outstanding.discard(self)
 
     def fail(self, error: BaseException) -> None:
-        """Make the call raise ``error`` in the caller."""
+        """Make the call raise ``error`` in the caller (`ValueError` here if it is not an
+        exception, which the caller could not raise)."""
+        if not isinstance(error, BaseException):
+            raise ValueError(f"error must be an exception, not {error!r:.60}")
         self._slot.fail(error)
         self._outstanding.discard(self)

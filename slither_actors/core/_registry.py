@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
+from slither_actors._checks import check_seconds, check_text
 from slither_actors.errors import NameNotFound, NameTaken, NoRuntime
 
 if TYPE_CHECKING:
@@ -32,7 +33,9 @@ class Registry:
     _waiters: dict[str, trio.Event] = attrs.field(factory=dict, init=False)
 
     def register(self, name: str, ref: ActorRef) -> None:
-        """Register ``ref`` as ``name``; raise `NameTaken` if a live actor holds the name."""
+        """Register ``ref`` as ``name``; raise `NameTaken` if a live actor holds the name,
+        and `ValueError` if ``name`` is not a non-empty str."""
+        check_text("name", name)
         holder = self._refs.get(name)
         if holder is not None and holder.alive and holder is not ref:
             raise NameTaken(name, holder.label)
@@ -61,9 +64,13 @@ class Registry:
     async def wait_for(self, name: str, timeout: float | None = None) -> ActorRef:
         """Wait until a live actor is registered as ``name`` (e.g. while it restarts).
 
-        Raises `NameNotFound` if none appears within ``timeout`` seconds.
+        Raises `NameNotFound` if none appears within ``timeout`` seconds (0: look once,
+        do not wait), and `ValueError` for a ``name`` that is not a non-empty str or a
+        ``timeout`` that is not None or a number of seconds, 0 or more.
         """
-        with trio.move_on_after(math.inf if timeout is None else timeout):
+        check_text("name", name)
+        seconds = math.inf if timeout is None else check_seconds("timeout", timeout, zero=True)
+        with trio.move_on_after(seconds):
             while (ref := self.whereis(name)) is None:
                 waiter = self._waiters.setdefault(name, trio.Event())
                 await waiter.wait()

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import trio
 
+from slither_actors._checks import check_count, check_instance, check_seconds, check_text, validator
 from slither_actors.core._childspec import ChildSpec, Strategy
 from slither_actors.core._exit import ExitReason, Reason, reason_from_exception
 from slither_actors.core._intensity import Backoff, RestartIntensity
@@ -51,9 +52,11 @@ class SupervisorRef:
     async def start_child(self, spec: ChildSpec) -> Any:
         """Start ``spec`` after the existing children and return its started value.
 
-        Raises `DuplicateChild` if the id is taken, `MaxChildrenReached` at the limit, and
-        `ChildStartFailed` if the child fails to start (it is then not kept).
+        Raises `ValueError` if ``spec`` is not a `ChildSpec`, `DuplicateChild` if the id is
+        taken, `MaxChildrenReached` at the limit, and `ChildStartFailed` if the child fails
+        to start (it is then not kept).
         """
+        check_instance("spec", spec, ChildSpec)
         return await self._engine.add_child(spec)
 
     async def terminate_child(self, child_id: str) -> None:
@@ -114,17 +117,22 @@ async def _run(
 
 
 def _as_specs(children: Iterable[ChildSpec]) -> tuple[ChildSpec, ...]:
-    return tuple(children)
+    specs = tuple(children)
+    for index, spec in enumerate(specs):
+        check_instance(f"children[{index}]", spec, ChildSpec)
+    return specs
 
 
-def _non_negative_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.name} must be an int, 0 or more, not {value!r}")
+def _max_children(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        check_count(attribute.name, value)
 
 
-def _optional_positive_int(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{attribute.name} must be None or an int, 1 or more, not {value!r}")
+_max_restarts = validator(check_count, minimum=0)
+# An infinite window is allowed: at most ``max_restarts`` restarts, ever.
+_max_seconds = validator(check_seconds)
+_backoff = validator(check_instance, Backoff, optional=True)
+_name = validator(check_text)
 
 
 @attrs.frozen
@@ -141,14 +149,19 @@ class Supervisor:
             children=[ChildSpec.actor("store", Store), ChildSpec.actor("pool", Pool)],
             strategy=Strategy.REST_FOR_ONE,
         )
+
+    Raises `ValueError` as it is made unless every child is a `ChildSpec`,
+    ``max_restarts`` an int of 0 or more, ``max_seconds`` a number of seconds above 0
+    (``math.inf``: at most ``max_restarts`` restarts ever), ``backoff`` a `Backoff` or
+    None and ``name`` a non-empty str.
     """
 
     children: tuple[ChildSpec, ...] = attrs.field(converter=_as_specs)
     strategy: Strategy = attrs.field(default=Strategy.ONE_FOR_ONE, converter=Strategy)
-    max_restarts: int = attrs.field(default=3, validator=_non_negative_int)
-    max_seconds: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
-    backoff: Backoff | None = None
-    name: str = "supervisor"
+    max_restarts: int = attrs.field(default=3, validator=_max_restarts)
+    max_seconds: float = attrs.field(default=5.0, validator=_max_seconds)
+    backoff: Backoff | None = attrs.field(default=None, validator=_backoff)
+    name: str = attrs.field(default="supervisor", validator=_name)
 
     def __attrs_post_init__(self) -> None:
         check_unique_ids(self.name, self.children)
@@ -179,14 +192,16 @@ class DynamicSupervisor:
 
     A child that exits and is not restarted (temporary, or transient after a normal exit)
     is removed, as in Elixir's DynamicSupervisor. ``max_children`` bounds how many
-    children it holds at once (None: no bound).
+    children it holds at once (None: no bound). The other fields are checked as
+    `Supervisor`'s are; a ``max_children`` that is not None or an int of 1 or more raises
+    `ValueError`.
     """
 
-    max_children: int | None = attrs.field(default=None, validator=_optional_positive_int)
-    max_restarts: int = attrs.field(default=3, validator=_non_negative_int)
-    max_seconds: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
-    backoff: Backoff | None = None
-    name: str = "dynamic_supervisor"
+    max_children: int | None = attrs.field(default=None, validator=_max_children)
+    max_restarts: int = attrs.field(default=3, validator=_max_restarts)
+    max_seconds: float = attrs.field(default=5.0, validator=_max_seconds)
+    backoff: Backoff | None = attrs.field(default=None, validator=_backoff)
+    name: str = attrs.field(default="dynamic_supervisor", validator=_name)
 
     async def start(
         self, *, task_status: trio.TaskStatus[SupervisorRef] = trio.TASK_STATUS_IGNORED

@@ -3,28 +3,25 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import trio
 
+from slither_actors._checks import check_count, check_instance, check_seconds
 from slither_actors.config import Ordering, settings_in_use
 from slither_actors.context import Context
 from slither_actors.core import open_own_nursery
 from slither_actors.dispatching._batch import Batch
-from slither_actors.dispatching._executors import Executor
+from slither_actors.dispatching._executors import Executor, check_executor
 from slither_actors.dispatching._policies import as_policy
 from slither_actors.dispatching._runner import Halted, Runner, execute_batch
-from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
+from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch, check_strategy
 from slither_actors.errors import DispatchError
 from slither_actors.item import Item
 from slither_actors.workers import own_session
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["ResultStream", "call_batch", "dispatch", "dispatch_stream"]
 
@@ -56,9 +53,15 @@ async def dispatch(
     Results come in batch order, which is input order except under `KeyPartition` (a
     key's items travel together). Under halt, raises `DispatchError` carrying the items
     that had completed, in batch order; the batches still in flight are cancelled.
+
+    A bad argument raises `ValueError` before anything runs: ``items`` that are not
+    iterable, an ``executor`` or ``strategy`` of the wrong kind, a ``batch_size`` or
+    ``max_in_flight`` that is not an int of 1 or more, an unknown ``ordering`` or
+    ``on_error``, a ``timeout`` that is not a number of seconds above 0 (NaN, a bool), or a
+    ``context`` that is not a `Context` with a session id.
     """
     runner = _runner(
-        executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
+        items, executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
     )
     finished: list[tuple[int, list[Item]]] = []
 
@@ -126,10 +129,11 @@ async def dispatch_stream(
     A batch is handed over only when the consumer takes it, so a slow consumer slows the
     run instead of filling memory. Under halt, the iteration raises `DispatchError` after
     the items that completed before the failure; its ``partial_results`` are the completed
-    items not yet handed over. Leaving the block early cancels the batches in flight.
+    items not yet handed over. Leaving the block early cancels the batches in flight. Bad
+    arguments raise `ValueError` as the block is entered, as for `dispatch`.
     """
     runner = _runner(
-        executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
+        items, executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
     )
     send, receive = trio.open_memory_channel[list[Item]](0)
     stream = ResultStream(receive, runner)
@@ -166,14 +170,17 @@ async def call_batch(
     """Run one pre-assembled batch (payloads or `Item`s) through ``executor``, as it is.
 
     Returns one result item per input item; raises what the executor raised, or
-    `BatchLengthError` if it returned a different number of results.
+    `BatchLengthError` if it returned a different number of results. Raises `ValueError`
+    before anything runs for an ``executor``, ``context`` or ``timeout`` as `dispatch` would.
     """
+    check_executor("executor", executor)
+    checked = _checked_timeout(timeout)
+    _check_context(context)
     values = list(batch)
     if not values:
         return []
     run_context = context if context is not None else Context.new()
     with _session_of(run_context, context):
-        checked = _checked_timeout(timeout)
         return await execute_batch(executor, 1, Batch.of_values(values), run_context, checked)
 
 
@@ -187,6 +194,7 @@ def _in_batch_order(batches: list[tuple[int, list[Item]]]) -> list[Item]:
 
 
 def _runner(
+    items: Items,
     executor: Executor,
     strategy: BatchStrategy | None,
     batch_size: int | None,
@@ -196,26 +204,46 @@ def _runner(
     timeout: float | None,
     context: Context | None,
 ) -> Runner:
+    if not isinstance(items, Iterable | AsyncIterable):
+        raise ValueError(
+            f"items must be an iterable or an async iterable, not {type(items).__name__}"
+        )
+    check_executor("executor", executor)
     defaults = settings_in_use().dispatch
     if strategy is not None and batch_size is not None:
         raise ValueError("give either a strategy or a batch_size, not both")
     if strategy is None:
         strategy = FixedBatch(batch_size if batch_size is not None else defaults.batch_size)
+    check_strategy("strategy", strategy)
     lanes = max_in_flight if max_in_flight is not None else defaults.max_in_flight
-    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
-        raise ValueError(f"max_in_flight must be an int, 1 or more, not {lanes!r}")
+    check_count("max_in_flight", lanes)
+    _check_context(context)
     return Runner(
         executor=executor,
         strategy=strategy,
         max_in_flight=lanes,
-        ordering=Ordering(ordering if ordering is not None else defaults.ordering),
+        ordering=_ordering(ordering if ordering is not None else defaults.ordering),
         policy=as_policy(on_error if on_error is not None else defaults.on_error),
         timeout=_checked_timeout(timeout),
         context=context if context is not None else Context.new(),
     )
 
 
-def _checked_timeout(timeout: float | None) -> float | None:
-    if timeout is not None and not (timeout > 0 and not math.isnan(timeout)):
-        raise ValueError(f"timeout must be a number of seconds above 0, not {timeout!r}")
-    return timeout
+def _checked_timeout(timeout: Any) -> float | None:
+    return None if timeout is None else check_seconds("timeout", timeout)
+
+
+def _check_context(context: Context | None) -> None:
+    """Refuse a ``context`` that is not None or a `Context` whose session id can reach a
+    worker (a store view's context has an empty one)."""
+    check_instance("context", context, Context, optional=True)
+    if context is not None and not context.session_id:
+        raise ValueError("context.session_id must not be empty")
+
+
+def _ordering(value: Any) -> Ordering:
+    try:
+        return Ordering(value)
+    except ValueError:
+        choices = " or ".join(repr(member.value) for member in Ordering)
+        raise ValueError(f"ordering must be {choices}, not {value!r}") from None

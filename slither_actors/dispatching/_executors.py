@@ -16,12 +16,20 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from slither_actors._checks import check_callable, check_seconds, check_text, validator
 from slither_actors.context import Context
 from slither_actors.errors import CallTimeout
 from slither_actors.item import Item
 from slither_actors.workers import Tool, current_pool
 
-__all__ = ["Executor", "LocalExecutor", "PayloadExecutor", "ToolExecutor", "WorkerExecutor"]
+__all__ = [
+    "Executor",
+    "LocalExecutor",
+    "PayloadExecutor",
+    "ToolExecutor",
+    "WorkerExecutor",
+    "check_executor",
+]
 
 
 class Executor(Protocol):
@@ -43,13 +51,35 @@ class Executor(Protocol):
         ...
 
 
+def check_executor(name: str, value: Any) -> Executor:
+    """``value`` as an executor: an object (not a class) with a ``name`` and an ``execute``
+    method; else `ValueError` naming ``name``."""
+    if (
+        isinstance(value, type)
+        or not callable(getattr(value, "execute", None))
+        or not hasattr(value, "name")
+    ):
+        shown = value.__name__ if isinstance(value, type) else type(value).__name__
+        raise ValueError(
+            f"{name} must be an executor such as LocalExecutor(function) (an object with a "
+            f"name and an execute() method), not {shown} {value!r:.60}"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+_text = validator(check_text)
+
+
 class PayloadExecutor:
     """What every executor here shares: `execute` hands the payloads to `execute_payloads`."""
 
     async def execute(
         self, items: list[Item], context: Context, timeout: float | None
     ) -> list[Any]:
-        """Run the items' payloads; return one result each."""
+        """Run the items' payloads; return one result each. Raises `ValueError` for a
+        ``timeout`` that is not None or a number of seconds above 0."""
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         return await self.execute_payloads([item.payload for item in items], context, timeout)
 
     async def execute_payloads(
@@ -60,11 +90,14 @@ class PayloadExecutor:
 
 @attrs.frozen
 class WorkerExecutor(PayloadExecutor):
-    """Runs ``module.function(payloads)`` in a worker of the runtime's pool ``pool``."""
+    """Runs ``module.function(payloads)`` in a worker of the runtime's pool ``pool``.
 
-    module: str
-    function: str
-    pool: str = "default"
+    Raises `ValueError` unless ``module``, ``function`` and ``pool`` are non-empty strs.
+    """
+
+    module: str = attrs.field(validator=_text)
+    function: str = attrs.field(validator=_text)
+    pool: str = attrs.field(default="default", validator=_text)
 
     @property
     def name(self) -> str:
@@ -79,10 +112,13 @@ class WorkerExecutor(PayloadExecutor):
 
 @attrs.frozen
 class ToolExecutor(PayloadExecutor):
-    """Runs the tool ``command`` (see ``slither_actors.worker.tool``) in a pool's worker."""
+    """Runs the tool ``command`` (see ``slither_actors.worker.tool``) in a pool's worker.
 
-    command: str
-    pool: str = "default"
+    Raises `ValueError` unless ``command`` and ``pool`` are non-empty strs.
+    """
+
+    command: str = attrs.field(validator=_text)
+    pool: str = attrs.field(default="default", validator=_text)
 
     @property
     def name(self) -> str:
@@ -113,10 +149,11 @@ class LocalExecutor(PayloadExecutor):
 
     Past the timeout an async function is cancelled and a thread is abandoned (it runs on,
     its result dropped); a plain sync function cannot be interrupted, so one that ran over
-    has its result dropped. Each way the batch fails with `CallTimeout`.
+    has its result dropped. Each way the batch fails with `CallTimeout`. Raises
+    `ValueError` if ``function`` is not callable.
     """
 
-    function: Callable[[list[Any]], Any]
+    function: Callable[[list[Any]], Any] = attrs.field(validator=validator(check_callable))
     in_thread: bool = False
 
     @property

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from slither_actors._checks import check_callable, check_count, check_instance, validator
 from slither_actors.config import OnError
 from slither_actors.core import Backoff
 from slither_actors.item import Item
@@ -28,9 +29,11 @@ class Skip:
 @attrs.frozen
 class Route:
     """Replace each failed item with ``function(item, error)`` (for instance the item sent
-    to a dead-letter route)."""
+    to a dead-letter route). Raises `ValueError` if ``function`` is not callable."""
 
-    function: Callable[[Item, BaseException], Item]
+    function: Callable[[Item, BaseException], Item] = attrs.field(
+        validator=validator(check_callable)
+    )
 
 
 def _retry_on_everything(error: BaseException) -> bool:
@@ -38,10 +41,23 @@ def _retry_on_everything(error: BaseException) -> bool:
 
 
 def _as_final(value: Any) -> Halt | Skip:
-    policy = as_policy(value)
-    if not isinstance(policy, Halt | Skip):
-        raise ValueError(f"a retry ends in 'halt' or 'skip', not {value!r}")
-    return policy
+    if isinstance(value, Halt | Skip):
+        return value
+    if value in ("halt", "skip", OnError.HALT, OnError.SKIP):
+        return as_policy(value)  # type: ignore[return-value]
+    raise ValueError(f"then must be 'halt' or 'skip' (where a retry ends), not {value!r}")
+
+
+def _as_retry_on(value: Any) -> Any:
+    """Exception types as a tuple (one type alone too: it is callable, but no predicate)."""
+    if isinstance(value, type) and issubclass(value, BaseException):
+        return (value,)
+    if isinstance(value, tuple):
+        for kind in value:
+            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                raise ValueError(f"retry_on must be exception types or a predicate, not {value!r}")
+        return value
+    return check_callable("retry_on", value)
 
 
 _RETRY_BACKOFF = Backoff(initial=0.05, factor=2.0, maximum=2.0)
@@ -53,14 +69,21 @@ class Retry:
 
     With ``isolate`` a failing batch of several items is split in halves, and each half is
     tried on its own, down to single items: one poison item then costs only itself, not
-    its whole batch. ``retry_on`` (exception types, or a predicate) picks the failures
-    worth another try; the others, and whatever still fails after its attempts, go to
-    ``then`` (``"halt"`` or ``"skip"``).
+    its whole batch. ``retry_on`` (an exception type, a tuple of them, or a predicate)
+    picks the failures worth another try; the others, and whatever still fails after its
+    attempts, go to ``then`` (``"halt"`` or ``"skip"``).
+
+    Raises `ValueError` unless ``max_attempts`` is an int of 1 or more, ``backoff`` a
+    `Backoff`, ``retry_on`` as above and ``then`` ``"halt"`` or ``"skip"``.
     """
 
-    max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
-    backoff: Backoff = _RETRY_BACKOFF
-    retry_on: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (Exception,)
+    max_attempts: int = attrs.field(default=3, validator=validator(check_count))
+    backoff: Backoff = attrs.field(
+        default=_RETRY_BACKOFF, validator=validator(check_instance, Backoff)
+    )
+    retry_on: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = attrs.field(
+        default=(Exception,), converter=_as_retry_on
+    )
     isolate: bool = False
     then: Halt | Skip = attrs.field(default=Halt(), converter=_as_final)
 

@@ -13,9 +13,18 @@ from typing import Any, Protocol
 
 import attrs
 
+from slither_actors._checks import check_callable, check_count, check_number, validator
 from slither_actors.item import Item
 
-__all__ = ["BatchStrategy", "Batcher", "FixedBatch", "KeyPartition", "WeightedBatch", "split"]
+__all__ = [
+    "BatchStrategy",
+    "Batcher",
+    "FixedBatch",
+    "KeyPartition",
+    "WeightedBatch",
+    "check_strategy",
+    "split",
+]
 
 
 class Batcher(Protocol):
@@ -36,19 +45,27 @@ class BatchStrategy(Protocol):
     def batcher(self) -> Batcher: ...
 
 
-def _positive(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a number above 0, not {value!r}")
+def check_strategy(name: str, value: Any) -> BatchStrategy:
+    """``value`` as a strategy: an object (not a class) with a ``batcher`` method; else
+    `ValueError` naming ``name``."""
+    if isinstance(value, type) or not callable(getattr(value, "batcher", None)):
+        shown = value.__name__ if isinstance(value, type) else type(value).__name__
+        raise ValueError(
+            f"{name} must be a batching strategy such as FixedBatch(64) (an object with a "
+            f"batcher() method), not {shown} {value!r:.60}"
+        )
+    return value  # type: ignore[no-any-return]
 
 
-def _count(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be an int, 1 or more, not {value!r}")
+_count = validator(check_count)
 
 
 @attrs.frozen
 class FixedBatch:
-    """Batches of ``batch_size`` items; the last one may be smaller."""
+    """Batches of ``batch_size`` items; the last one may be smaller.
+
+    Raises `ValueError` unless ``batch_size`` is an int of 1 or more.
+    """
 
     batch_size: int = attrs.field(validator=_count)
 
@@ -79,10 +96,12 @@ class WeightedBatch:
 
     An item that would push a batch over the limit starts the next batch; an item heavier
     than the limit on its own travels alone. ``weight`` is called with each item's payload.
+    Raises `ValueError` unless ``max_weight`` is a finite number above 0 (an infinite one
+    would hold the whole input in one batch) and ``weight`` is callable.
     """
 
-    max_weight: float = attrs.field(validator=_positive)
-    weight: Callable[[Any], float] = len
+    max_weight: float = attrs.field(validator=validator(check_number))
+    weight: Callable[[Any], float] = attrs.field(default=len, validator=validator(check_callable))
 
     def batcher(self) -> Batcher:
         return _WeightedBatcher(self.max_weight, self.weight)
@@ -119,10 +138,11 @@ class KeyPartition:
 
     A key's batch leaves when it holds ``max_batch`` items. So that many keys cannot hold
     the whole input back, at most ``max_held`` items wait in partial batches (default
-    eight full batches' worth); past that, the largest partial batch leaves early.
+    eight full batches' worth); past that, the largest partial batch leaves early. Raises
+    `ValueError` unless ``key`` is callable and the sizes are ints of 1 or more.
     """
 
-    key: Callable[[Any], Hashable]
+    key: Callable[[Any], Hashable] = attrs.field(validator=validator(check_callable))
     max_batch: int = attrs.field(default=64, validator=_count)
     max_held: int | None = attrs.field(default=None, validator=attrs.validators.optional(_count))
 
@@ -162,7 +182,7 @@ class _KeyBatcher:
 
 def split(strategy: BatchStrategy, items: Iterable[Any]) -> list[list[Item]]:
     """Cut ``items`` (payloads or `Item`s) into batches with ``strategy`` (for a list at hand)."""
-    batcher = strategy.batcher()
+    batcher = check_strategy("strategy", strategy).batcher()
     batches: list[list[Item]] = []
     for item in items:
         batches.extend(batcher.add(item if isinstance(item, Item) else Item.wrap(item)))

@@ -21,11 +21,12 @@ import attrs
 import trio
 
 from slither_actors import telemetry
+from slither_actors._checks import check_instance, check_text
 from slither_actors.context import Context
 from slither_actors.core import ChildSpec, Supervisor, open_own_nursery
 from slither_actors.errors import NoRuntime
 from slither_actors.item import DEFAULT_ROUTE, Item
-from slither_actors.pipe._definition import Pipe
+from slither_actors.pipe._definition import Pipe, check_pipe
 from slither_actors.pipe._local_stage import LocalStageActor
 from slither_actors.pipe._run import CHUNK, ErrorRecord, PipeResult, Run, empty_outputs
 from slither_actors.pipe._stage_actors import RouterStageActor, StageActor
@@ -57,7 +58,12 @@ async def run_pipe(
     fan-out in its place). A stage whose policy halts raises `PipeError`, whose
     ``partial`` is the result so far. The run is one session (``session_id``, or a fresh
     one): worker calls keep to its workers, and the views of the pipe's stores answer it.
+
+    Raises `ValueError` before anything runs if ``pipe`` is not a `Pipe` subclass with
+    stages, ``inputs`` is not iterable, ``session_id`` is not None or a non-empty str, or
+    ``metadata`` is not a mapping.
     """
+    _check_run(pipe, inputs, session_id, metadata)
     result = PipeResult(empty_outputs(pipe), [])
     outputs = result.outputs
     async with _open_run(pipe, inputs, session_id, metadata, result) as run:
@@ -112,11 +118,23 @@ async def stream_pipe(
 
     An item leaves only when taken, so a slow consumer slows the pipe, and finally the
     reading of ``inputs``. If a stage halts, the block is cancelled and `PipeError` is
-    raised from it. Leaving the block early stops the run.
+    raised from it. Leaving the block early stops the run. Bad arguments raise
+    `ValueError` as the block is entered, as for `run_pipe`.
     """
+    _check_run(pipe, inputs, session_id, metadata)
     result = PipeResult(empty_outputs(pipe), [])
     async with _open_run(pipe, inputs, session_id, metadata, result) as run:
         yield PipeStream(run, result)
+
+
+def _check_run(pipe: Any, inputs: Any, session_id: Any, metadata: Mapping[str, Any] | None) -> None:
+    check_pipe(pipe)
+    if not isinstance(inputs, Iterable | AsyncIterable):
+        raise ValueError(
+            f"inputs must be an iterable or an async iterable, not {type(inputs).__name__}"
+        )
+    check_text("session_id", session_id, optional=True)
+    check_instance("metadata", metadata, Mapping, optional=True)
 
 
 @contextlib.asynccontextmanager

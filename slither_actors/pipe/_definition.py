@@ -12,7 +12,7 @@ from slither_actors.errors import PipeDefinitionError
 from slither_actors.pipe._stages import LocalStage, RouterStage, Stage, WorkerStage
 from slither_actors.store import Store
 
-__all__ = ["DEFAULT_OUTPUT", "Pipe", "StagePolicy", "ToOutput", "describe_pipe"]
+__all__ = ["DEFAULT_OUTPUT", "Pipe", "StagePolicy", "ToOutput", "check_pipe", "describe_pipe"]
 
 DEFAULT_OUTPUT = "default"
 
@@ -100,6 +100,16 @@ def _check(cls: type[Pipe]) -> None:
     def fail(stage: str | None, problem: str) -> None:
         raise PipeDefinitionError(pipe, stage, problem)
 
+    pipe_name = cls.pipe_name
+    if pipe_name is not None and (not isinstance(pipe_name, str) or not pipe_name):
+        fail(None, f"pipe_name is a non-empty string or None, not {pipe_name!r}")
+    for declared in ("stages", "outputs", "stores"):
+        value = getattr(cls, declared)
+        if not isinstance(value, list | tuple):  # a str would be taken letter by letter
+            fail(None, f"{declared} is a list, not {type(value).__name__} {value!r:.60}")
+    if not isinstance(cls.on_error, Mapping):
+        fail(None, f"on_error is a dict of stage name to policy, not {cls.on_error!r:.60}")
+
     stages = list(cls.stages)
     if not stages:
         fail(None, "a pipe needs at least one stage")
@@ -148,6 +158,14 @@ def _check(cls: type[Pipe]) -> None:
         if not (isinstance(store, type) and issubclass(store, Store)):
             fail(None, f"stores lists {store!r}, which is not a Store class")
     cls.output_names = tuple(outputs)
+
+
+def check_pipe(pipe: Any) -> type[Pipe]:
+    """``pipe`` as a pipe to run: a `Pipe` subclass with stages (not an abstract base);
+    else `ValueError`."""
+    if not (isinstance(pipe, type) and issubclass(pipe, Pipe)) or not pipe.stages:
+        raise ValueError(f"pipe must be a Pipe subclass with stages, not {pipe!r:.60}")
+    return pipe
 
 
 def describe_pipe(cls: type[Pipe]) -> dict[str, Any]:

@@ -187,7 +187,10 @@ def _child(parent: Item, value: Any) -> Item:
     """A fan-out child of ``parent``: a fresh id, the parent's meta plus ``parent_id``."""
     meta = {**parent.meta, "parent_id": parent.id}
     if type(value) is Item:  # its payload, meta and route, under a fresh id of its own
-        return Item.wrap(value.payload, meta={**value.meta, **meta}, route=value.route)
+        child = Item.wrap(value.payload, meta={**value.meta, **meta})
+        # Its route as it is, unchecked: one that names nothing fails this child under the
+        # stage's policy (see `_routed`), where a check here would crash the stage.
+        return Item(child.id, child.payload, child.meta, value.route)
     return Item.wrap(value, meta=meta, route=parent.route)
 
 

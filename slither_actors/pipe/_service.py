@@ -18,12 +18,13 @@ from typing import Any, Protocol
 import attrs
 import trio
 
+from slither_actors._checks import check_callable, check_seconds, check_text
 from slither_actors.context import Context
 from slither_actors.core import ChildSpec, ExitReason, Reason
 from slither_actors.errors import PipeError
 from slither_actors.item import Item
 from slither_actors.pipe._api import entering, feed_from, running
-from slither_actors.pipe._definition import Pipe
+from slither_actors.pipe._definition import Pipe, check_pipe
 from slither_actors.pipe._run import ErrorRecord, Run
 from slither_actors.workers import own_session
 
@@ -83,7 +84,12 @@ class PipeService:
         With ``drain`` the source is no longer read and the items inside run to their end,
         for at most ``timeout`` seconds (None: as long as they take); then, or at once
         without ``drain``, whatever is still inside is cancelled and lost.
+
+        A ``timeout`` that is not None or a number of seconds, 0 or more, raises
+        `ValueError` before anything is stopped.
         """
+        if timeout is not None:
+            check_seconds("timeout", timeout, zero=True)
         self.request_stop()
         if drain:
             with trio.move_on_after(math.inf if timeout is None else timeout):
@@ -114,7 +120,19 @@ def pipe_service_spec(
     Its started value is the `PipeService`. On shutdown the pipe drains for at most
     ``shutdown`` seconds. It is temporary: a pipe that ends, or halts, is not restarted
     (its stage actors are, by the pipe's own supervisor).
+
+    Raises `ValueError` for a ``pipe`` that is not a `Pipe` subclass with stages, a
+    ``source`` that is not an async iterable, a ``sink`` that is neither callable nor has
+    ``send``, an ``on_error`` that is not callable, a ``session_id`` that is not None or a
+    non-empty str, or a ``shutdown`` that is not a number of seconds, 0 or more.
     """
+    check_pipe(pipe)
+    if not isinstance(source, AsyncIterable):
+        raise ValueError(f"source must be an async iterable, not {type(source).__name__}")
+    if not callable(getattr(sink, "send", None)):
+        check_callable("sink", sink)
+    check_callable("on_error", on_error, optional=True)
+    check_text("session_id", session_id, optional=True)
     context = Context.new(session_id, pipe=pipe.name())
 
     async def start(*, task_status: trio.TaskStatus[PipeService]) -> None:

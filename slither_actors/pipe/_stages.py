@@ -10,7 +10,9 @@ from typing import Any
 
 import attrs
 
+from slither_actors._checks import check_callable, check_count, check_seconds, check_text, validator
 from slither_actors.dispatching import BatchStrategy, FixedBatch
+from slither_actors.dispatching._strategies import check_strategy
 from slither_actors.item import Item
 
 __all__ = [
@@ -32,9 +34,10 @@ class Cardinality(enum.Enum):
     MANY = "many"  # a list: one child item per element, each with ``meta["parent_id"]``
 
 
-def _optional_count(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{attribute.name} must be an int, 1 or more, not {value!r}")
+_count = validator(check_count)
+_optional_count = attrs.validators.optional(_count)
+_optional_text = validator(check_text, optional=True)
+_optional_callable = validator(check_callable, optional=True)
 
 
 def _name(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -52,15 +55,23 @@ class LocalStage:
     order is then not kept); ``in_thread`` runs a sync handler in a thread. Instead of
     ``handler``, a ``batch_handler(items, ctx)`` takes up to ``batch_size`` items that are
     waiting and returns one such value per item. ``buffer`` bounds the stage's inbox.
+
+    Raises `ValueError` as it is made for a handler that is not callable, a
+    ``concurrency`` or ``batch_size`` that is not an int of 1 or more, or a ``buffer``
+    that is not None or such an int.
     """
 
     name: str = attrs.field(validator=_name)
-    handler: Callable[[Item, Any], Any] | None = None
-    concurrency: int = attrs.field(default=1, validator=_optional_count)
+    handler: Callable[[Item, Any], Any] | None = attrs.field(
+        default=None, validator=_optional_callable
+    )
+    concurrency: int = attrs.field(default=1, validator=_count)
     in_thread: bool = False
     cardinality: Cardinality = attrs.field(default=Cardinality.ONE, converter=Cardinality)
-    batch_handler: Callable[[list[Item], Any], Any] | None = None
-    batch_size: int = attrs.field(default=64, validator=_optional_count)
+    batch_handler: Callable[[list[Item], Any], Any] | None = attrs.field(
+        default=None, validator=_optional_callable
+    )
+    batch_size: int = attrs.field(default=64, validator=_count)
     buffer: int | None = attrs.field(default=None, validator=_optional_count)
 
     def problems(self) -> list[str]:
@@ -80,20 +91,31 @@ class WorkerStage:
     Batches are cut by ``strategy`` (default ``FixedBatch(batch_size)``, the batch size
     from the runtime's dispatch settings unless given); a partial batch leaves
     ``linger`` seconds after its first item came, full or not. At most
-    ``max_in_flight`` batches are out.
+    ``max_in_flight`` batches are out. ``timeout`` bounds each batch's call (None: the
+    pool's ``call_timeout``).
+
+    Raises `ValueError` as it is made, before any batch reaches a pool, for a target or
+    ``pool`` that is not a non-empty str, a ``strategy`` that is not one, a
+    ``linger`` that is not a number of seconds, 0 or more, a ``timeout`` that is not None
+    or a number of seconds above 0 (NaN, 0, negative, a bool), or a ``batch_size``,
+    ``max_in_flight`` or ``buffer`` that is not None or an int of 1 or more.
     """
 
     name: str = attrs.field(validator=_name)
-    module: str | None = None
-    function: str | None = None
-    tool: str | None = None
-    pool: str = "default"
-    strategy: BatchStrategy | None = None
+    module: str | None = attrs.field(default=None, validator=_optional_text)
+    function: str | None = attrs.field(default=None, validator=_optional_text)
+    tool: str | None = attrs.field(default=None, validator=_optional_text)
+    pool: str = attrs.field(default="default", validator=validator(check_text))
+    strategy: BatchStrategy | None = attrs.field(
+        default=None, validator=attrs.validators.optional(validator(check_strategy))
+    )
     batch_size: int | None = attrs.field(default=None, validator=_optional_count)
-    linger: float = attrs.field(default=0.05, validator=attrs.validators.ge(0))
+    linger: float = attrs.field(default=0.05, validator=validator(check_seconds, zero=True))
     max_in_flight: int | None = attrs.field(default=None, validator=_optional_count)
     preserve_order: bool = True
-    timeout: float | None = None
+    timeout: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(validator(check_seconds))
+    )
     buffer: int | None = attrs.field(default=None, validator=_optional_count)
 
     def problems(self) -> list[str]:
@@ -115,7 +137,12 @@ class WorkerStage:
 
 
 def _routes(value: Any) -> tuple[tuple[Callable[[Item], Any], str], ...]:
-    routes = tuple(tuple(route) for route in value)
+    try:
+        routes = tuple(tuple(route) for route in value)
+    except TypeError:
+        raise ValueError(
+            f"routes must be a list of (predicate, destination name) pairs, not {value!r:.60}"
+        ) from None
     for route in routes:
         if len(route) != 2 or not callable(route[0]) or not isinstance(route[1], str):
             raise ValueError(f"a route is (predicate, destination name), not {route!r}")
@@ -168,9 +195,10 @@ _KEEP: Any = object()
 @attrs.frozen
 class RouteTo:
     """Send this item to ``destination`` (an output or a later stage), with ``payload``
-    as its new payload if given."""
+    as its new payload if given. Raises `ValueError` if ``destination`` is not a
+    non-empty str (in a handler: the item fails, under the stage's policy)."""
 
-    destination: str
+    destination: str = attrs.field(validator=validator(check_text))
     payload: Any = _KEEP
 
     def applied_to(self, item: Item) -> Item:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import attrs
 
 from slither_actors import telemetry
+from slither_actors._checks import check_callable, check_instance, check_text
 from slither_actors.core import Actor, ChildSpec, Reason, open_own_nursery, run_actor
 from slither_actors.errors import StoreLoadFailed, UnknownTable
 from slither_actors.store._directory import StoreDirectory
@@ -244,8 +245,10 @@ class Store(Actor):
 
         Returns `NOT_FOUND` (and writes nothing) if ``key`` is missing. If ``function``
         raises, nothing is written, the store carries on, and the exception is raised here.
-        Bags hold several values per key: update them with `delete` and `put`.
+        Bags hold several values per key: update them with `delete` and `put`. A
+        ``function`` that is not callable raises `ValueError` here.
         """
+        check_callable("function", function)
         if isinstance(self.table(table), BagTable):
             raise TypeError(f"update works on set and ordered_set tables; {table!r} is a bag")
         return _unwrap(await self.ref.call(_Update(table, key, function)))
@@ -348,6 +351,15 @@ class Store(Actor):
         )
 
 
+def _checked_name(cls: Any, name: Any, registry: Any) -> str:
+    """The name a store of class ``cls`` runs under, the three arguments checked."""
+    if not (isinstance(cls, type) and issubclass(cls, Store)):
+        raise ValueError(f"cls must be a Store subclass, not {cls!r:.60}")
+    check_text("name", name, optional=True)
+    check_instance("registry", registry, ViewRegistry, optional=True)
+    return name or cls.default_name()
+
+
 def _prepared(
     cls: type[Store], name: str, directory: StoreDirectory | None, registry: ViewRegistry | None
 ) -> Store:
@@ -366,8 +378,9 @@ def store_child_spec(
     registry: ViewRegistry | None = None,
 ) -> ChildSpec:
     """A child spec running a store of class ``cls`` (a fresh one, freshly loaded, at
-    every start), listed in ``directory`` and its global views in ``registry``."""
-    name = name or cls.default_name()
+    every start), listed in ``directory`` and its global views in ``registry``.
+    Raises `ValueError` for arguments of the wrong kind, as `open_store` does."""
+    name = _checked_name(cls, name, registry)
     factory = functools.partial(_prepared, cls, name, directory, registry)
     return ChildSpec.actor(f"store {name}", factory)
 
@@ -378,9 +391,11 @@ async def open_store(
 ) -> AsyncIterator[Store]:
     """Run a store for the duration of the block, outside any runtime; stop it after.
 
-    Raises `StoreLoadFailed` if its first `load` fails.
+    Raises `StoreLoadFailed` if its first `load` fails, and `ValueError` before anything
+    starts for a ``cls`` that is not a `Store` subclass, a ``name`` that is not None or a
+    non-empty str, or a ``registry`` that is not a `ViewRegistry`.
     """
-    store = _prepared(cls, name or cls.default_name(), None, registry)
+    store = _prepared(cls, _checked_name(cls, name, registry), None, registry)
     async with open_own_nursery() as nursery:
         await nursery.start(run_actor, store)
         try:

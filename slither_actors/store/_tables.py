@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import attrs
 
+from slither_actors._checks import check_text, validator
+
 __all__ = [
     "ANY",
     "BagTable",
@@ -74,9 +76,10 @@ def matches(pattern: Any, value: Any) -> bool:
 
 @attrs.frozen
 class Table:
-    """A table a store declares: its name and its kind (a `TableKind` or its value)."""
+    """A table a store declares: its name and its kind (a `TableKind` or its value).
+    Raises `ValueError` for a ``name`` that is not a non-empty str or an unknown kind."""
 
-    name: str
+    name: str = attrs.field(validator=validator(check_text))
     kind: TableKind = attrs.field(default=TableKind.SET, converter=TableKind)
 
     def create(self, store: str) -> StoreTable:

@@ -18,6 +18,7 @@ import attrs
 import trio
 
 from slither_actors import telemetry
+from slither_actors._checks import check_seconds, check_text, validator
 from slither_actors.config import ViewScope
 from slither_actors.context import Context
 from slither_actors.errors import ViewNotFound, ViewRefused, ViewTimeout
@@ -46,15 +47,17 @@ class View:
 
     A ``scope`` of None takes the runtime's ``bridge.default_scope`` when registered.
     ``is_async`` (derived, not given) says whether the handler is a coroutine function.
+    Raises `ValueError` for a ``name`` that is not a non-empty str, an unknown mode or
+    scope, or a ``timeout`` that is not a number of seconds above 0 (``math.inf``: none).
     """
 
-    name: str
+    name: str = attrs.field(validator=validator(check_text))
     handler: Callable[..., Any]
     mode: ViewMode = attrs.field(default=ViewMode.SCALAR, converter=ViewMode)
     scope: ViewScope | None = attrs.field(
         default=None, converter=attrs.converters.optional(ViewScope)
     )
-    timeout: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    timeout: float = attrs.field(default=5.0, validator=validator(check_seconds))
     is_async: bool = attrs.field(init=False, eq=False, repr=False)
 
     @is_async.default
@@ -75,8 +78,10 @@ def view(
     worker passed, a list of them in batch mode; ``ctx`` a `Context` with the calling
     session) and may be sync or async. It runs in the task answering the worker, not in
     the store's actor: views read, they do not write. Raises `ValueError` for an unknown
-    mode or scope when the class is defined.
+    mode or scope, a ``name`` that is not None or a non-empty str, or a ``timeout`` that is
+    not a number of seconds above 0, when the class is defined.
     """
+    check_text("name", name, optional=True)
 
     def declare(handler: Handler) -> Handler:
         handler.__slither_view__ = View(  # type: ignore[attr-defined]
@@ -97,7 +102,7 @@ class _Bound:
 class ViewRegistry:
     """Which views are reachable: global ones, and per session the session ones."""
 
-    default_scope: ViewScope = ViewScope.SESSION
+    default_scope: ViewScope = attrs.field(default=ViewScope.SESSION, converter=ViewScope)
     _global: dict[str, _Bound] = attrs.field(factory=dict, init=False)
     _sessions: dict[str, dict[str, _Bound]] = attrs.field(factory=dict, init=False)
 
@@ -134,7 +139,9 @@ class ViewRegistry:
     @contextmanager
     def session(self, session_id: str, stores: Iterable[Store]) -> Iterator[None]:
         """Make the session views of ``stores`` reachable by ``session_id``'s calls while
-        the block runs; they are removed when it ends, however it ends."""
+        the block runs; they are removed when it ends, however it ends. A ``session_id``
+        that is not a non-empty str raises `ValueError`."""
+        check_text("session_id", session_id)
         views = {
             declared.name: _Bound(store, declared)
             for store in stores

@@ -369,7 +369,7 @@ if TYPE_CHECKING:
     from slither_actors.workers._pool import (
         WorkerPool as WorkerPool,
     )
-    from slither_actors.workers._pool import (
+    from slither_actors.workers._running import (
         open_pool as open_pool,
     )
 
@@ -492,7 +492,7 @@ _HOMES = {
     "dispatch_stream": "slither_actors.dispatching",
     "errors": "slither_actors.errors",
     "load_settings": "slither_actors.runtime",
-    "open_pool": "slither_actors.workers._pool",
+    "open_pool": "slither_actors.workers._running",
     "open_runtime": "slither_actors.runtime",
     "open_store": "slither_actors.store",
     "run": "slither_actors.runtime",

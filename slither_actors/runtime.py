@@ -35,7 +35,8 @@ from slither_actors.store import (
     store_child_spec,
 )
 from slither_actors.workers import pool_finder
-from slither_actors.workers._pool import WorkerPool, pool_child_spec
+from slither_actors.workers._pool import WorkerPool
+from slither_actors.workers._running import pool_child_spec
 
 __all__ = ["Runtime", "current_runtime", "open_runtime", "run", "start_pipe"]
 

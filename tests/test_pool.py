@@ -170,8 +170,10 @@ async def test_a_call_waiting_for_a_busy_worker_times_out_without_killing_it() -
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pool.call, "worker_functions:sleep", [0.5])
             await trio.testing.wait_all_tasks_blocked()
-            with pytest.raises(sa.CallTimeout, match=r"waited for a worker within 0.1s"):
-                await pool.call("worker_functions:double", [1], timeout=0.1)
+            with pytest.raises(
+                sa.CallTimeout, match=r"waited 0.1s for a free worker and did not start"
+            ):
+                await pool.call("worker_functions:double", [1], queue_timeout=0.1)
         assert worker_pids(pool) == [pid]
 
 

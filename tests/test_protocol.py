@@ -16,6 +16,7 @@ from slither_actors.workers.protocol import (
     Error,
     FrameDecoder,
     Hello,
+    Malformed,
     PayloadError,
     Ping,
     Pong,
@@ -112,7 +113,7 @@ def test_decode_refuses_garbage_and_everything_after_it(garbage: bytes, split: i
     try:
         for chunk in (garbage[:point], garbage[point:]):
             for message in decoder.decode(chunk):
-                assert isinstance(message, protocol.Message)
+                assert isinstance(message, protocol.Decoded)
     except ProtocolError:
         with pytest.raises(ProtocolError):
             decoder.decode(b"more")  # a broken stream is not trusted again
@@ -125,7 +126,7 @@ def test_random_bytes_give_messages_or_a_protocol_error_and_nothing_else(garbage
     decoder.feed(garbage)
     try:
         for message in decoder.messages():
-            assert isinstance(message, protocol.Message)
+            assert isinstance(message, protocol.Decoded)
     except ProtocolError:
         with pytest.raises(ProtocolError):
             decoder.feed(b"more")  # a broken stream is not trusted again
@@ -141,8 +142,9 @@ def test_well_formed_msgpack_of_the_wrong_shape_is_a_protocol_error(body: Any) -
         decoded = list(decoder.messages())
     except ProtocolError:
         return
-    # The few shapes that happen to be valid messages decode to exactly one message.
-    assert len(decoded) == 1 and isinstance(decoded[0], protocol.Message)
+    # The few shapes that happen to be valid messages (or bad ones naming their call)
+    # decode to exactly one.
+    assert len(decoded) == 1 and isinstance(decoded[0], protocol.Decoded)
 
 
 @given(message=messages, keep=st.integers(min_value=0))
@@ -196,7 +198,8 @@ def test_an_unencodable_result_is_named_as_a_result() -> None:
         [99, 1],  # unknown kind
         [Ping.KIND],  # missing field
         [Ping.KIND, True],  # a bool is not an id
-        [Result.KIND, 1, "not a list"],
+        [Result.KIND, True, []],  # no call id to answer for
+        [Call.KIND],
         ["hello"],
         {"kind": 1},
     ],
@@ -207,6 +210,29 @@ def test_malformed_messages_are_protocol_errors(body: Any) -> None:
     decoder.feed(struct.pack(">I", len(data)) + data)
     with pytest.raises(ProtocolError):
         list(decoder.messages())
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ([Call.KIND, 7, "m:f", False, ["payload"], 123], Call),  # a session id that is no str
+        ([Call.KIND, 7, "m:f"], Call),
+        ([Result.KIND, 7, "not a list"], Result),
+        ([Error.KIND, 7, None, "", ""], Error),
+    ],
+)
+def test_a_malformed_message_that_names_its_call_is_reported_and_the_stream_goes_on(
+    body: Any, kind: type[Any]
+) -> None:
+    data = msgpack.packb(body)
+    decoder = FrameDecoder()
+    following = encode(Ping(3))
+    decoded = decoder.decode(struct.pack(">I", len(data)) + data + following)
+    assert decoded[1:] == [Ping(3)]
+    (malformed,) = decoded[:1]
+    assert isinstance(malformed, Malformed)
+    assert (malformed.kind, malformed.call_id) == (kind, 7)
+    assert malformed.problem.startswith(f"malformed {kind.__name__} message: [")
 
 
 def test_a_body_that_is_not_msgpack_is_a_protocol_error() -> None:

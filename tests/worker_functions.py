@@ -153,3 +153,12 @@ def pid_after(items: list[float]) -> list[int]:
 
 def plus_hundred(items: list[int]) -> list[int]:
     return [item + 100 for item in items]
+
+
+def quit_worker(items: list[Any]) -> list[Any]:
+    """Raises SystemExit, as sys.exit() in user code does."""
+    sys.exit(items[0])
+
+
+def interrupt(items: list[Any]) -> list[Any]:
+    raise KeyboardInterrupt("raised by user code")

@@ -33,6 +33,32 @@ __all__ = ["ChildCounts", "ChildInfo", "Engine", "should_restart"]
 _log = logging.getLogger("slither_actors.supervisor")
 
 
+async def _until_stopped(slot: _Slot) -> None:
+    """Wait until the child in ``slot`` has returned or, if its started value can tell
+    (a ``wait_exited`` method, as refs and pools have), until that value has stopped: a
+    child that started a pool and then only waits must not hold its supervisor for the
+    whole shutdown time once the pool is gone."""
+    wait_exited = getattr(slot.value, "wait_exited", None)
+    if not callable(wait_exited):
+        await slot.done.wait()
+        return
+    async with trio.open_nursery() as nursery:
+
+        async def child_returned() -> None:
+            await slot.done.wait()
+            nursery.cancel_scope.cancel()
+
+        async def value_stopped() -> None:
+            try:
+                await wait_exited()
+            except Exception:
+                return  # it cannot tell after all: the child's return decides
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(child_returned)
+        nursery.start_soon(value_stopped)
+
+
 def should_restart(restart: Restart, reason: Reason) -> bool:
     """Whether a child with this restart type is restarted after exiting with ``reason``."""
     if restart is Restart.PERMANENT:
@@ -172,7 +198,7 @@ class Engine:
         if shutdown != "brutal" and callable(request_stop):
             request_stop(ExitReason.SHUTDOWN)
             with trio.move_on_after(shutdown):
-                await slot.done.wait()
+                await _until_stopped(slot)
         slot.scope.cancel()
         await slot.done.wait()
 

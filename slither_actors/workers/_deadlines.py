@@ -11,7 +11,7 @@ import itertools
 import math
 import weakref
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 import attrs
 import trio
@@ -20,34 +20,38 @@ from slither_actors.core import Signal
 
 __all__ = ["Deadlines"]
 
-
-class Expirable(Protocol):
-    settled: bool
-
-
-Call = TypeVar("Call", bound=Expirable)
+Call = TypeVar("Call")
 
 _MINIMUM_FLOOR = 256
 
 
 @attrs.define(eq=False)
 class Deadlines(Generic[Call]):
-    """Calls by deadline; `run` hands each one still unsettled at its deadline to ``expire``.
+    """Calls by deadline; `run` hands each one still ``due`` at its deadline to ``expire``.
 
-    Entries hold weak references, so a finished call is never kept alive here. The heap is
-    compacted when dead entries pile up, so it stays within twice the calls in flight.
+    ``due(call)`` says whether the call's deadline still matters (it has not finished, or
+    has not started, whichever this clock is about). Entries hold weak references, so a
+    finished call is never kept alive here. The heap is compacted when dead entries pile
+    up, so it stays within twice the calls in flight.
     """
 
     expire: Callable[[Call], None]
+    due: Callable[[Call], bool]
     _heap: list[tuple[float, int, weakref.ref[Call]]] = attrs.Factory(list)
     _order: Callable[[], int] = attrs.Factory(lambda: itertools.count().__next__)
     _floor: int = _MINIMUM_FLOOR
     _changed: Signal = attrs.Factory(Signal)
 
     def add(self, call: Call, deadline: float) -> None:
-        """Expire ``call`` at ``deadline`` (trio's clock) unless it has settled by then."""
+        """Expire ``call`` at ``deadline`` (trio's clock) unless it is no longer due by then.
+
+        Raises `ValueError` for a NaN deadline here, in the caller, rather than in `run`,
+        which every call of the pool depends on.
+        """
         if deadline == math.inf:
             return
+        if math.isnan(deadline):
+            raise ValueError(f"a deadline must be a time, not {deadline!r}")
         earlier = not self._heap or deadline < self._heap[0][0]
         heapq.heappush(self._heap, (deadline, self._order(), weakref.ref(call)))
         if len(self._heap) > 2 * self._floor:
@@ -59,29 +63,36 @@ class Deadlines(Generic[Call]):
         return len(self._heap)
 
     def _compact(self) -> None:
-        self._heap = [entry for entry in self._heap if _live(entry[2]) is not None]
+        self._heap = [entry for entry in self._heap if self._live(entry[2]) is not None]
         heapq.heapify(self._heap)
         self._floor = max(_MINIMUM_FLOOR, len(self._heap))
 
     async def run(self) -> None:
         """Expire calls as their deadlines pass, for as long as the pool runs."""
         while True:
-            heap = self._heap
-            while heap and _live(heap[0][2]) is None:
+            upcoming = self.expire_due(trio.current_time())
+            if upcoming is None:
+                await self._changed.wait()
+            else:
+                with trio.move_on_at(upcoming):
+                    await self._changed.wait()
+
+    def expire_due(self, now: float) -> float | None:
+        """Expire every call still due whose deadline is ``now`` or earlier; return the
+        next deadline still ahead (None if there is none)."""
+        heap = self._heap
+        while heap:
+            deadline, _, reference = heap[0]
+            call = self._live(reference)
+            if call is None:
                 heapq.heappop(heap)
-            if not heap:
-                await self._changed.wait()
-                continue
-            deadline = heap[0][0]
-            if deadline <= trio.current_time():
-                call = _live(heapq.heappop(heap)[2])
-                if call is not None:
-                    self.expire(call)
-                continue
-            with trio.move_on_at(deadline):
-                await self._changed.wait()
+            elif deadline > now:
+                return deadline
+            else:
+                heapq.heappop(heap)
+                self.expire(call)
+        return None
 
-
-def _live(reference: weakref.ref[Call]) -> Call | None:
-    call = reference()
-    return call if call is not None and not call.settled else None
+    def _live(self, reference: weakref.ref[Call]) -> Call | None:
+        call = reference()
+        return call if call is not None and self.due(call) else None

@@ -1,31 +1,24 @@
-"""`WorkerPool`: the handle to a supervised pool of worker processes, and how it runs."""
+"""`WorkerPool`: the handle to a supervised pool of worker processes."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from functools import partial
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-import trio
 
 from slither_actors import telemetry
+from slither_actors._checks import check_seconds, check_text
 from slither_actors.config import PoolSettings
 from slither_actors.core import (
-    ChildKind,
-    ChildSpec,
     ExitReason,
     Reason,
-    Signal,
-    Supervisor,
     SupervisorRef,
-    open_own_nursery,
 )
 from slither_actors.errors import PoolClosed
-from slither_actors.workers._state import PendingCall, PoolState, ViewResolver
-from slither_actors.workers._worker import WorkerActor
+from slither_actors.workers._live import PendingCall, wait_for
+from slither_actors.workers._state import PoolState, ViewResolver
 from slither_actors.workers.protocol import encode_call
 
 __all__ = [
@@ -34,17 +27,16 @@ __all__ = [
     "Tool",
     "WorkerInfo",
     "WorkerPool",
-    "open_pool",
-    "pool_child_spec",
-    "run_pool",
 ]
 
 
 @attrs.frozen
 class Tool:
-    """A tool registered in the workers with ``@slither_actors.worker.tool(name)``."""
+    """A tool registered in the workers with ``@slither_actors.worker.tool(name)``.
 
-    name: str
+    Raises `ValueError` for a ``name`` that is not a non-empty str."""
+
+    name: str = attrs.field(validator=lambda _, __, name: check_text("Tool name", name))
 
 
 Target = str | Tool
@@ -57,6 +49,19 @@ def _parse_target(target: Target) -> tuple[str, bool]:
     if isinstance(target, str):
         return _parse_function(str(target))
     raise ValueError(f"a worker target is 'module:function' or Tool(name), not {target!r}")
+
+
+def _as_list(payloads: Any) -> list[Any]:
+    # A str or a dict is iterable, but one passed as the batch is a mistake, not a list of
+    # characters or keys.
+    if isinstance(payloads, str | bytes | bytearray | Mapping) or not isinstance(
+        payloads, Iterable
+    ):
+        raise ValueError(
+            f"payloads must be a list of payloads, one per item, not "
+            f"{type(payloads).__name__} {payloads!r:.60}"
+        )
+    return list(payloads)
 
 
 @functools.lru_cache(maxsize=1024)  # a pool is called with few targets, once per batch
@@ -130,30 +135,43 @@ class WorkerPool:
         *,
         session_id: str | None = None,
         timeout: float | None = None,
+        queue_timeout: float | None = None,
     ) -> list[Any]:
         """Run ``target`` (``"module:function"`` or a `Tool`) on ``payloads`` in a worker and
         return its results, one per payload.
 
         ``session_id`` keeps a session's calls on one worker (see the pool's ``affinity``).
-        ``timeout`` (default: the pool's ``call_timeout``) covers the wait for a worker and
-        the run; when it expires while the call runs, that worker is replaced.
+        ``timeout`` (default: the pool's ``call_timeout``) limits how long the function may
+        run once a worker has started it; past it, that worker is replaced. Time spent
+        waiting for a worker does not count: ``queue_timeout`` (default: the pool's
+        ``queue_timeout``, which is None, no limit) limits that. ``math.inf`` means no limit.
 
-        Raises `WorkerError` if the function raised (or returned the wrong number of
-        results), `WorkerCrashed` if its worker died under it, `CallTimeout`,
-        `PoolSaturated` when ``queue_limit`` calls already wait, `SessionLost` when a strict
-        session's worker has gone, `TooManySessions` for a new session of a strict pool
-        that keeps ``max_sessions``, `PayloadError` for a payload msgpack cannot carry, and
-        `PoolClosed` once the pool stops. Calls written to a worker behind one that crashed
-        never started, so they move to another worker and nobody sees the crash but the
-        caller whose call was running.
+        Raises `ValueError` at once, before anything is sent, for a bad target, payloads
+        that are not a list, a ``session_id`` that is not a str, or a timeout that is not a
+        number of seconds above 0 (NaN, 0, negative, a bool). Raises `WorkerError` if the
+        function raised (or returned the wrong number of results), `WorkerCrashed` if its
+        worker died under it, `CallTimeout`, `PoolSaturated` when ``queue_limit`` calls
+        already wait, `SessionLost` when a strict session's worker has gone,
+        `TooManySessions` for a new session of a strict pool that keeps ``max_sessions``,
+        `PayloadError` for a payload msgpack cannot carry, and `PoolClosed` once the pool
+        stops. Calls written to a worker behind one that crashed never started, so they
+        move to another worker and nobody sees the crash but the caller whose call was
+        running.
         """
         name, tool = _parse_target(target)
-        items = payloads if type(payloads) is list else list(payloads)
+        items = payloads if type(payloads) is list else _as_list(payloads)
+        if session_id is not None and (type(session_id) is not str or not session_id):
+            check_text("session_id", session_id, optional=True)
         state = self._state
+        settings = state.settings
+        seconds = settings.call_timeout if timeout is None else check_seconds("timeout", timeout)
+        if queue_timeout is None:
+            wait = settings.queue_timeout
+        else:
+            wait = check_seconds("queue_timeout", queue_timeout)
         call_id = state.call_ids()
-        frame = encode_call(call_id, name, tool, items, session_id, state.settings.max_frame)
-        seconds = state.settings.call_timeout if timeout is None else timeout
-        pending = PendingCall(call_id, name, frame, session_id, timeout=seconds)
+        frame = encode_call(call_id, name, tool, items, session_id, settings.max_frame)
+        pending = PendingCall(call_id, name, frame, session_id, timeout=seconds, queue_timeout=wait)
         if telemetry.is_observed(_CALL_SPAN):
             metadata = {
                 "pool": state.name,
@@ -176,26 +194,19 @@ class WorkerPool:
 
     async def _run(self, pending: PendingCall) -> None:
         state = self._state
-        state.deadlines.add(pending, trio.current_time() + pending.timeout)
+        if pending.queue_timeout is not None:
+            state.call_submitted(pending)
         try:
             accepted = False
             while not pending.settled:
                 state.dispatch(pending, accepted=accepted)
-                await _wait(pending)
+                await wait_for(pending)
                 if not pending.requeued:
                     return
                 pending.requeued, accepted = False, True
         except BaseException:
-            self._abandon(pending)
+            self._state.abandon(pending)
             raise
-
-    def _abandon(self, pending: PendingCall) -> None:
-        """The caller stops waiting (it was cancelled). A call already written to a worker
-        runs anyway; its result is read and dropped."""
-        pending.has_waiter = False
-        self._state.withdraw(pending)
-        if pending.worker is not None and not pending.settled:
-            pending.worker.poke()  # someone must read its result now
 
     async def broadcast(
         self, target: Target, payload: Any = None, *, timeout: float | None = None
@@ -203,29 +214,29 @@ class WorkerPool:
         """Run ``target`` on ``[payload]`` once in every live worker; one reply each.
 
         Reaches each worker that is live at the time of the call exactly once: a worker
-        that dies meanwhile reports an error, and nothing is re-run elsewhere.
+        that dies meanwhile reports an error, and nothing is re-run elsewhere. ``timeout``
+        limits each worker's run, as for `call`; a bad one is a `ValueError`.
         """
         name, tool = _parse_target(target)
         state = self._state
-        seconds = state.settings.call_timeout if timeout is None else timeout
+        settings = state.settings
+        seconds = settings.call_timeout if timeout is None else check_seconds("timeout", timeout)
         if state.closed:
             raise PoolClosed(self.name)
         workers = [worker for _, worker in sorted(state.workers.items()) if worker.alive]
-        deadline = trio.current_time() + seconds
         calls = []
         for worker in workers:
             call_id = state.call_ids()
-            frame = encode_call(call_id, name, tool, [payload], None, state.settings.max_frame)
+            frame = encode_call(call_id, name, tool, [payload], None, settings.max_frame)
             pending = PendingCall(call_id, name, frame, None, pinned=True, timeout=seconds)
-            state.deadlines.add(pending, deadline)
             worker.submit(pending)
             calls.append(pending)
         try:
             for pending in calls:
-                await _wait(pending)
+                await wait_for(pending)
         except BaseException:
             for pending in calls:
-                self._abandon(pending)
+                self._state.abandon(pending)
             raise
         return [
             BroadcastReply(
@@ -297,104 +308,13 @@ class WorkerPool:
     async def stop(self) -> None:
         """Stop the pool and wait until every worker process has ended."""
         self.request_stop()
+        await self.wait_exited()
+
+    async def wait_exited(self) -> None:
+        """Wait until the pool has stopped and every worker process has ended.
+
+        A supervisor whose child reported this pool as started waits for this after asking
+        the pool to stop, and ends the child then rather than after its full shutdown time.
+        """
         if self._supervisor is not None:
             await self._supervisor.wait_exited()
-
-
-async def _wait(pending: PendingCall) -> None:
-    """Wait until ``pending`` settles or is requeued. While nobody else reads its worker's
-    pipe, read it here: the result then needs no second task to deliver it."""
-    while not (pending.settled or pending.requeued):
-        worker = pending.worker
-        if (
-            worker is not None
-            and worker.alive
-            and worker.reader is None
-            and worker.is_running(pending)
-        ):
-            # Only the caller of the running call reads: if that call times out, its
-            # worker is replaced and the ended process wakes this read. A caller whose
-            # call merely waits behind it is woken by its own deadline instead.
-            worker.reader = pending
-            try:
-                # Its call has only just started (the one ahead of it has finished, or it
-                # went to an idle worker), so the answer is not there yet: let the other
-                # tasks run before the first read. Reading at once came up empty for about
-                # every other batch (bench/pool.py), each a failed syscall and a yield anyway.
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                while worker.alive and not (pending.settled or pending.requeued):
-                    await worker.read_step()
-            finally:
-                worker.reader = None
-                worker.poke()  # another caller (or the worker's own reader) takes over
-        else:
-            if pending.wakeup is None:
-                pending.wakeup = Signal()
-            await pending.wakeup.wait()
-
-
-async def run_pool(
-    settings: PoolSettings,
-    resolve_view: ViewResolver | None = None,
-    *,
-    task_status: trio.TaskStatus[WorkerPool] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Run a pool until it is stopped: one `WorkerActor` per worker under a one_for_one
-    supervisor. Reports the `WorkerPool` once every worker has said hello; raises
-    `WorkerStartFailed` if one cannot start, `SupervisorExhausted` if workers keep dying."""
-    state = PoolState(settings, resolve_view=resolve_view)
-    size = settings.worker_count
-    shutdown = settings.stop_grace + settings.kill_grace + 1.0
-    workers = Supervisor(
-        [
-            ChildSpec.actor(
-                f"worker {number}", partial(WorkerActor, state, number), shutdown=shutdown
-            )
-            for number in range(1, size + 1)
-        ],
-        max_restarts=settings.max_restarts,
-        max_seconds=settings.max_seconds,
-        name=f"pool {settings.name}",
-    )
-    pool = WorkerPool(state)
-    try:
-        async with open_own_nursery() as nursery:
-            nursery.start_soon(state.deadlines.run)
-            pool._supervisor = await nursery.start(workers.start)
-            try:
-                await state.wait_until_ready(size)
-            except BaseException:
-                pool.request_stop()
-                raise
-            task_status.started(pool)
-            await pool._supervisor.wait_exited()
-            nursery.cancel_scope.cancel()  # the deadline task is all that is left
-    finally:
-        state.close()
-
-
-def pool_child_spec(settings: PoolSettings, resolve_view: ViewResolver | None = None) -> ChildSpec:
-    """A child spec that runs the pool ``settings`` describes under a supervisor; its
-    workers' ``call_view`` is answered by ``resolve_view`` (the runtime's views)."""
-    return ChildSpec(
-        f"pool {settings.name}",
-        partial(run_pool, settings, resolve_view),
-        kind=ChildKind.SUPERVISOR,
-    )
-
-
-@asynccontextmanager
-async def open_pool(settings: PoolSettings | None = None) -> AsyncIterator[WorkerPool]:
-    """Run a pool for the duration of the block, outside any runtime; stop it after.
-
-    ::
-
-        async with open_pool(PoolSettings(size=2, preload=["my_model"])) as pool:
-            results = await pool.call("my_model:predict_batch", [1, 2, 3])
-    """
-    async with open_own_nursery() as nursery:
-        pool: WorkerPool = await nursery.start(run_pool, settings or PoolSettings())
-        try:
-            yield pool
-        finally:
-            pool.request_stop()

@@ -104,6 +104,15 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def is_stopped(self) -> bool:
+        """True while the process is stopped by a signal (SIGSTOP, SIGTSTP): frozen, it
+        cannot answer a heartbeat nor finish a call. Read from /proc (False elsewhere)."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
+                return stat.read().rsplit(b")", 1)[1].split()[0] == b"T"
+        except (OSError, IndexError):
+            return False
+
     async def log_output(self, stream: trio.abc.ReceiveStream | None, level: int) -> None:
         """Log each line the worker writes to stdout or stderr, tagged with the worker."""
         if stream is None:

@@ -14,12 +14,14 @@ import attrs
 import trio
 
 from slither_actors.errors import ProtocolError, WorkerError
+from slither_actors.workers._live import LiveWorker, PendingCall
 from slither_actors.workers._process import WorkerProcess
-from slither_actors.workers._state import LiveWorker, PendingCall, PoolState
+from slither_actors.workers._state import PoolState
 from slither_actors.workers.protocol import (
+    Decoded,
     Error,
     FrameDecoder,
-    Message,
+    Malformed,
     Ping,
     Pong,
     Result,
@@ -155,7 +157,7 @@ class Serving:
             self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
         self.state.capacity_freed()
 
-    def _handle(self, message: Message) -> None:
+    def _handle(self, message: Decoded) -> None:
         kind = type(message)
         if kind is Result:
             self._finished(message.call_id).resolve(message.results)  # type: ignore[union-attr]
@@ -174,12 +176,15 @@ class Serving:
         elif kind is Pong:
             if message.nonce == self._awaited_nonce:  # type: ignore[union-attr]
                 self._pong.set()
+        elif kind is Malformed:
+            # Our child never sends one: whatever is on the other end cannot be trusted.
+            raise ProtocolError(message.problem)  # type: ignore[union-attr]
         else:
             raise ProtocolError(f"unexpected {kind.__name__} from a worker")
 
     def _finished(self, call_id: int) -> PendingCall:
         live = self.live
-        pending = live.outstanding.pop(call_id, None)
+        pending = live.finish(call_id)
         if pending is None:
             raise ProtocolError(f"a reply to call {call_id}, which is not in flight")
         live.calls_done += 1
@@ -226,6 +231,7 @@ class Serving:
         live, settings = self.live, self.state.settings
         interval, timeout = settings.heartbeat_interval, settings.heartbeat_timeout
         calls_seen = -1
+        stopped_since: float | None = None
         for nonce in itertools.count(1):
             await trio.sleep(interval)
             self._check_memory()
@@ -233,7 +239,16 @@ class Serving:
                 self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
             if live.outstanding or live.calls_done != calls_seen:
                 calls_seen = live.calls_done
-                continue  # busy lately: the call timeout watches it
+                # Busy lately: the running call's timeout watches it, but a worker frozen
+                # by a signal is found here too, whatever that timeout (it may be inf).
+                if not self.process.is_stopped():
+                    stopped_since = None
+                elif stopped_since is None:
+                    stopped_since = trio.current_time()
+                elif trio.current_time() - stopped_since >= timeout:
+                    reason = f"was stopped by a signal for over {timeout:g}s with a call out"
+                    self.finish(Ending(reason, True))
+                continue
             self._pong = pong = trio.Event()
             self._awaited_nonce = nonce
             self.process.writer.write(encode(Ping(nonce)))

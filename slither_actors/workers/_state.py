@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
+import trio
 
 from slither_actors import telemetry
 from slither_actors.config import Affinity, PoolSettings
@@ -24,119 +25,12 @@ from slither_actors.errors import (
     TooManySessions,
 )
 from slither_actors.workers._deadlines import Deadlines
+from slither_actors.workers._live import LiveWorker, PendingCall
 
-__all__ = ["LiveWorker", "PendingCall", "PoolState", "ViewResolver"]
+__all__ = ["PoolState", "ViewResolver"]
 
 # Answers a worker's call_view: (name, params, session id) -> the reply.
 ViewResolver = Callable[[str, dict[str, Any], str | None], Awaitable[Any]]
-
-
-@attrs.define(eq=False, slots=True)
-class PendingCall:
-    """One call on its way: waiting for a worker, or written to one and awaiting its result.
-
-    Its caller waits on ``wakeup``, which is set whenever something the caller may act on
-    happens: the call settled, was requeued, was given a worker, or its worker's reader
-    stepped aside.
-    """
-
-    call_id: int
-    target: str
-    frame: bytes
-    session_id: str | None
-    pinned: bool = False  # a broadcast: never moved to another worker
-    timeout: float = 0.0
-    settled: bool = False
-    value: Any = None
-    error: BaseException | None = None
-    requeued: bool = False
-    has_waiter: bool = True  # a caller still waits for it
-    worker: LiveWorker | None = None
-    wakeup: Signal | None = None  # made when its caller first waits
-
-    def wake(self) -> None:
-        if self.wakeup is not None:
-            self.wakeup.set()
-
-    def resolve(self, value: Any) -> None:
-        if not self.settled:
-            self.value = value
-            self.settled = True
-            self.frame = b""  # it will not be sent again; do not keep a large payload alive
-            self.wake()
-
-    def fail(self, error: BaseException) -> None:
-        if not self.settled:
-            self.error = error
-            self.settled = True
-            self.frame = b""
-            self.wake()
-
-    def requeue(self) -> None:
-        """Its worker went away before starting it: the caller sends it again."""
-        self.requeued = True
-        self.worker = None
-        self.wake()
-
-
-async def _no_reading() -> None:
-    raise RuntimeError("this worker is not serving yet")
-
-
-@attrs.define(eq=False)
-class LiveWorker:
-    """One worker process that has said hello, as the pool sees it.
-
-    One task at a time reads its pipe: preferably a caller waiting for a result (it then
-    needs no second task to wake it), otherwise the worker's own background reader.
-    ``reader`` says who reads now; ``read_step`` waits for bytes and handles them.
-    """
-
-    worker_id: int
-    pid: int
-    where: str
-    write: Callable[[bytes], None]
-    capacity: int
-    started_at: float
-    outstanding: dict[int, PendingCall] = attrs.Factory(dict)  # in write order: head runs
-    calls_done: int = 0
-    results_since_rss_check: int = 0
-    alive: bool = True
-    draining: str | None = None  # why it is being recycled, once it is
-    replace: Callable[[str], None] = lambda reason: None  # end this process, start another
-    stop: Callable[[], None] = lambda: None  # end this process gracefully: the pool stops
-    read_step: Callable[[], Awaitable[None]] = _no_reading
-    reader: object | None = None
-    changed: Signal = attrs.Factory(Signal)
-
-    @property
-    def has_capacity(self) -> bool:
-        return self.alive and self.draining is None and len(self.outstanding) < self.capacity
-
-    def poke(self) -> None:
-        """The reader stepped aside: wake whoever should read next. That is the caller of
-        the running call, or the worker's own reader if no caller waits for it."""
-        head = next(iter(self.outstanding.values()), None)
-        if head is None:
-            return
-        if head.has_waiter:
-            head.wake()
-        else:
-            self.changed.set()
-
-    def unattended(self) -> bool:
-        """True if the running call has no caller waiting for it (so nobody would read)."""
-        head = next(iter(self.outstanding.values()), None)
-        return head is not None and not head.has_waiter
-
-    def submit(self, pending: PendingCall) -> None:
-        pending.worker = self
-        self.outstanding[pending.call_id] = pending
-        self.write(pending.frame)
-
-    def is_running(self, pending: PendingCall) -> bool:
-        """True if ``pending`` is the call the worker is executing now (the oldest)."""
-        return next(iter(self.outstanding), None) == pending.call_id
 
 
 @attrs.define(eq=False)
@@ -154,11 +48,18 @@ class PoolState:
     start_failure: BaseException | None = None
     changed: Signal = attrs.Factory(Signal)
     resolve_view: ViewResolver | None = None
-    deadlines: Deadlines[PendingCall] = attrs.field(init=False)
+    clock: Callable[[], float] = trio.current_time
+    # Two clocks per call: how long it runs once started, and how long it waits to start.
+    run_deadlines: Deadlines[PendingCall] = attrs.field(init=False)
+    wait_deadlines: Deadlines[PendingCall] = attrs.field(init=False)
 
-    @deadlines.default
-    def _make_deadlines(self) -> Deadlines[PendingCall]:
-        return Deadlines(self.expire)
+    @run_deadlines.default
+    def _make_run_deadlines(self) -> Deadlines[PendingCall]:
+        return Deadlines(self.expire_run, _is_running)
+
+    @wait_deadlines.default
+    def _make_wait_deadlines(self) -> Deadlines[PendingCall]:
+        return Deadlines(self.expire_wait, _is_waiting)
 
     @property
     def name(self) -> str:
@@ -269,30 +170,65 @@ class PoolState:
             elif pending.session_id is None:
                 return  # no worker has room at all; strict calls behind may still fit
 
-    def expire(self, pending: PendingCall) -> None:
-        """``pending`` ran out of time. If it was running, its worker is replaced (and the
-        caller reading that worker's pipe wakes when the process ends)."""
+    # --- time ---------------------------------------------------------------------------
+
+    def call_started(self, pending: PendingCall) -> None:
+        """``pending`` has begun to run in its worker: its run timeout counts from now."""
+        pending.running = True
+        self.run_deadlines.add(pending, self.clock() + pending.timeout)
+
+    def call_submitted(self, pending: PendingCall) -> None:
+        """``pending`` has entered the pool: its queue timeout, if any, counts from now."""
+        if pending.queue_timeout is not None:
+            self.wait_deadlines.add(pending, self.clock() + pending.queue_timeout)
+
+    def expire_run(self, pending: PendingCall) -> None:
+        """``pending`` ran over its timeout: its worker, stuck in it, is replaced (and the
+        caller reading that worker's pipe wakes when the process ends). It fails, unless
+        its caller was answered already (it had timed out in the queue)."""
+        pending.running = False
         worker = pending.worker
-        if pending in self.waiting:
-            self.waiting.remove(pending)
-            state, where = "waited for a worker", f"pool {self.name!r}"
-        elif worker is not None and worker.alive and worker.is_running(pending):
+        assert worker is not None  # only a call in a worker runs
+        if worker.alive:
             worker.replace(f"was replaced after {pending.target} ran over {pending.timeout:g}s")
-            state, where = "got no result", worker.where
+        text = (
+            f"call to {pending.target} got no result within {pending.timeout:g}s "
+            f"of starting to run ({worker.where})"
+        )
+        pending.fail(CallTimeout(worker.where, pending.target, pending.timeout, text))
+
+    def expire_wait(self, pending: PendingCall) -> None:
+        """``pending`` waited longer than its queue timeout to start: it fails. A call
+        already written to a worker (queued behind the call that worker runs) cannot be
+        taken back; it stays there, settled, and its result is read and dropped."""
+        worker = pending.worker
+        seconds = pending.queue_timeout
+        assert seconds is not None
+        if worker is None:
+            self.withdraw(pending)
+            where, behind = f"pool {self.name!r}", "for a free worker"
         else:
-            state = "got no result"
-            where = worker.where if worker is not None else f"pool {self.name!r}"
-        text = f"call to {pending.target} {state} within {pending.timeout:g}s ({where})"
-        pending.fail(CallTimeout(where, pending.target, pending.timeout, text))
+            where, behind = worker.where, "behind the call that worker runs"
+        text = f"call to {pending.target} waited {seconds:g}s {behind} and did not start ({where})"
+        pending.fail(CallTimeout(where, pending.target, seconds, text))
 
     def withdraw(self, pending: PendingCall) -> None:
-        """The caller gave up on ``pending`` while it waited for a worker."""
+        """Take ``pending`` out of the queue of calls waiting for a worker, if it is there."""
         if pending in self.waiting:
             self.waiting.remove(pending)
+
+    def abandon(self, pending: PendingCall) -> None:
+        """The caller stops waiting for ``pending`` (it was cancelled). A call already
+        written to a worker runs anyway; its result is read and dropped."""
+        pending.has_waiter = False
+        self.withdraw(pending)
+        if pending.worker is not None and not pending.settled:
+            pending.worker.poke()  # someone must read its result now
 
     # --- workers coming and going ---------------------------------------------------------
 
     def worker_ready(self, worker: LiveWorker) -> None:
+        worker.started = self.call_started
         self.starts[worker.worker_id] += 1
         self.workers[worker.worker_id] = worker
         self._changed()
@@ -309,6 +245,7 @@ class PoolState:
         calls = list(worker.outstanding.values())
         worker.outstanding.clear()
         for index, pending in enumerate(calls):
+            pending.running = False
             if pending.settled:
                 continue  # it timed out already
             if index == 0 or pending.pinned:
@@ -344,3 +281,11 @@ class PoolState:
             self.waiting.popleft().fail(PoolClosed(self.name))
         for worker in list(self.workers.values()):
             worker.stop()
+
+
+def _is_running(pending: PendingCall) -> bool:
+    return pending.running
+
+
+def _is_waiting(pending: PendingCall) -> bool:
+    return not (pending.running or pending.settled)

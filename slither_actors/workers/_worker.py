@@ -18,10 +18,11 @@ import trio
 from slither_actors import telemetry
 from slither_actors.core import Actor
 from slither_actors.errors import PoolClosed, ProtocolError, WorkerCrashed, WorkerStartFailed
+from slither_actors.workers._live import LiveWorker, PendingCall
 from slither_actors.workers._process import WorkerProcess, describe_exit, spawn
 from slither_actors.workers._serving import Ending, Serving
-from slither_actors.workers._state import LiveWorker, PendingCall, PoolState
-from slither_actors.workers.protocol import Error, FrameDecoder, Hello
+from slither_actors.workers._state import PoolState
+from slither_actors.workers.protocol import PROTOCOL_VERSION, Error, FrameDecoder, Hello
 
 __all__ = ["WorkerActor"]
 
@@ -79,8 +80,11 @@ class WorkerActor(Actor):
                     ending = serving.ending if serving is not None else None
                     if serving is not None:
                         serving.live.alive = False  # no new calls while it stops
+                    # A worker that has not said hello is still importing: it would read a
+                    # stop frame only once done, so it gets a signal at once instead.
                     await process.stop(
-                        send_stop=ending is None or (ending.graceful and not ending.crashed),
+                        send_stop=serving is not None
+                        and (ending is None or (ending.graceful and not ending.crashed)),
                         stop_grace=settings.stop_grace,
                         kill_grace=settings.kill_grace,
                     )
@@ -138,6 +142,12 @@ class WorkerActor(Actor):
                 try:
                     for message in decoder.messages():
                         if type(message) is Hello:
+                            if message.version != PROTOCOL_VERSION:
+                                return (
+                                    f"it speaks protocol version {message.version}; this "
+                                    f"parent speaks version {PROTOCOL_VERSION}",
+                                    "",
+                                )
                             return None
                         if type(message) is Error:
                             return message.message, message.traceback

@@ -32,9 +32,11 @@ from slither_actors import worker as worker_api
 from slither_actors.workers.protocol import (
     DEFAULT_MAX_FRAME,
     Call,
+    Decoded,
     Error,
     FrameDecoder,
     Hello,
+    Malformed,
     Message,
     PayloadError,
     Ping,
@@ -71,7 +73,7 @@ class ChildConnection:
         self._writer = writer
         self._max_frame = max_frame
         self._decoder = FrameDecoder(max_frame)
-        self._pending: deque[Message] = deque()
+        self._pending: deque[Decoded] = deque()
         self._current: Call | None = None
         self._functions: dict[tuple[bool, str], Callable[[list[Any]], Any]] = {}
         self._request_ids = itertools.count(1)
@@ -89,6 +91,10 @@ class ChildConnection:
                 self.send(Pong(message.nonce))
             elif type(message) is Stop:
                 return
+            elif type(message) is Malformed and message.kind is Call:
+                # The frame was sound, only this call is bad: answer it, serve the rest.
+                problem = f"the worker received a {message.problem}"
+                self._write(self._error_frame(message.call_id, ProtocolError(problem)))
             else:
                 raise ProtocolError(f"unexpected {type(message).__name__} from the parent")
 
@@ -107,7 +113,11 @@ class ChildConnection:
                     f"returned {len(results)} results for a batch of {len(call.payloads)}"
                 )
             frame = encode_result(call.call_id, results, self._max_frame)
-        except Exception as exc:
+        except (ParentGone, BrokenPipeError):
+            raise  # the parent has gone: nobody is left to answer
+        except BaseException as exc:
+            # SystemExit and KeyboardInterrupt too: user code that calls sys.exit() fails
+            # its call, as any exception does, and the worker lives on.
             frame = self._error_frame(call.call_id, exc)
         finally:
             self._current = None
@@ -138,7 +148,7 @@ class ChildConnection:
 
     def _error_frame(self, call_id: int, exc: BaseException) -> bytes:
         message = str(exc)[:_TEXT_LIMIT]
-        text = traceback.format_exc()[-_TEXT_LIMIT:]
+        text = "".join(traceback.format_exception(exc))[-_TEXT_LIMIT:]
         return encode(Error(call_id, type(exc).__name__, message, text), self._max_frame)
 
     # --- views ----------------------------------------------------------------------------
@@ -179,7 +189,7 @@ class ChildConnection:
             while view:
                 view = view[os.write(self._writer, view) :]
 
-    def _next_message(self) -> Message:
+    def _next_message(self) -> Decoded:
         while not self._pending:
             self._read_more()
         return self._pending.popleft()

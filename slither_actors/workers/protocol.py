@@ -19,13 +19,13 @@ This module imports only msgpack, attrs and our errors: worker processes import 
 from __future__ import annotations
 
 import struct
-import threading
 from typing import Any
 
 import attrs
 import msgpack
 
 from slither_actors.errors import PayloadError, ProtocolError
+from slither_actors.workers._codec import UNPACKABLE, pack, payload_error
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
@@ -34,6 +34,7 @@ __all__ = [
     "Error",
     "FrameDecoder",
     "Hello",
+    "Malformed",
     "Message",
     "PayloadError",
     "Ping",
@@ -151,6 +152,22 @@ class Stop:
 
 Message = Hello | Call | Result | Error | ViewRequest | ViewReply | Ping | Pong | Stop
 
+
+@attrs.define(slots=True)
+class Malformed:
+    """Not sent, only decoded: a frame whose body is not a valid message but names the call
+    it was for (a `Call`, `Result` or `Error` with an int call id and bad fields). The frame
+    itself was sound, so the stream is still in step: the receiver can answer that one call
+    with an error instead of giving up the whole link."""
+
+    kind: type[Message]
+    call_id: int
+    problem: str
+
+
+# What the decoder yields.
+Decoded = Message | Malformed
+
 # The field types each kind must carry, checked on decode so garbage never gets further.
 _SHAPES: dict[int, tuple[type[Any], tuple[Any, ...]]] = {
     Hello.KIND: (Hello, (int, int)),
@@ -172,21 +189,7 @@ _FIELD_NAMES = {
 # --- encoding -----------------------------------------------------------------------------------
 
 
-_UNPACKABLE = (TypeError, ValueError, OverflowError)
 _CALL, _RESULT = Call.KIND, Result.KIND
-
-
-_local = threading.local()
-
-
-def _pack(value: Any) -> bytes:
-    # strict_types: a tuple is not silently turned into a list, nor an IntEnum into an int;
-    # what arrives is exactly what was sent. A Packer per thread, reused: making one per
-    # frame cost more than packing a small batch.
-    packer = getattr(_local, "packer", None)
-    if packer is None:
-        packer = _local.packer = msgpack.Packer(use_bin_type=True, strict_types=True)
-    return packer.pack(value)  # type: ignore[no-any-return]
 
 
 def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
@@ -219,69 +222,16 @@ def encode_result(call_id: int, results: list[Any], max_frame: int = DEFAULT_MAX
 def _frame(fields: list[Any], kind: type[Message], max_frame: int) -> bytes:
     """The frame for ``fields`` (a message's kind, then its fields in wire order)."""
     try:
-        body = _pack(fields)
-    except _UNPACKABLE as exc:
+        body = pack(fields)
+    except UNPACKABLE as exc:
         # Only now is the message built, from its own fields, to name what cannot travel.
-        raise _payload_error(kind(*fields[1:]), exc) from None
+        raise payload_error(kind(*fields[1:]), exc) from None
     if len(body) > max_frame:
         raise PayloadError(
             f"{kind.__name__} frame of {len(body):,} bytes exceeds the "
             f"{max_frame:,}-byte frame limit"
         )
     return _HEADER.pack(len(body)) + body
-
-
-def _payload_error(message: Message, cause: Exception) -> PayloadError:
-    items = getattr(message, "payloads", None)
-    what = "payload"
-    if items is None:
-        items, what = getattr(message, "results", None), "result"
-    if isinstance(items, list):
-        for index, item in enumerate(items):
-            try:
-                _check_item(what, index, item)
-            except PayloadError as error:
-                return error
-    return PayloadError(f"{type(message).__name__} cannot be encoded: {cause}")
-
-
-def _check_item(what: str, index: int, item: Any) -> None:
-    try:
-        _pack(item)
-    except _UNPACKABLE:
-        raise PayloadError(
-            f"{what} {index} cannot travel to or from a worker: {_describe_unpackable(item)}"
-        ) from None
-
-
-def _describe_unpackable(item: Any) -> str:
-    found = _first_unpackable(item)
-    if type(found) is int:
-        return f"int {found} does not fit in 64 bits"
-    kind = type(found).__name__
-    hint = " (use a list)" if isinstance(found, tuple) else ""
-    return (
-        f"{kind} is not a msgpack type{hint}; payloads are dict, list, str, bytes, int, "
-        f"float, bool or None"
-    )
-
-
-def _first_unpackable(item: Any) -> Any:
-    """The innermost value msgpack refuses, to name its type precisely."""
-    if type(item) is dict:
-        for key, value in item.items():
-            for part in (key, value):
-                try:
-                    _pack(part)
-                except _UNPACKABLE:
-                    return _first_unpackable(part)
-    elif type(item) is list:
-        for part in item:
-            try:
-                _pack(part)
-            except _UNPACKABLE:
-                return _first_unpackable(part)
-    return item
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -319,7 +269,7 @@ class FrameDecoder:
         else:
             self._data = bytearray(self._data) + data
 
-    def messages(self) -> list[Message]:
+    def messages(self) -> list[Decoded]:
         """Every message whose frame is complete; the rest is kept for later."""
         if self._broken is not None:
             raise self._broken
@@ -329,7 +279,7 @@ class FrameDecoder:
             self._data = data[offset:] if offset < len(data) else b""
         return decoded
 
-    def decode(self, chunk: bytes | bytearray) -> list[Message]:
+    def decode(self, chunk: bytes | bytearray) -> list[Decoded]:
         """`feed` ``chunk``, then return `messages`: the same, in one step (the hot path)."""
         if self._data or self._broken is not None:
             self.feed(chunk)
@@ -339,11 +289,11 @@ class FrameDecoder:
             self._data = chunk[offset:]  # the start of a frame still on its way
         return decoded
 
-    def _parse(self, data: bytes | bytearray) -> tuple[list[Message], int]:
+    def _parse(self, data: bytes | bytearray) -> tuple[list[Decoded], int]:
         """The messages of the whole frames at the start of ``data``, and where they end."""
         view = memoryview(data)  # bodies are decoded where they lie, not copied out first
         offset = 0
-        decoded: list[Message] = []
+        decoded: list[Decoded] = []
         try:
             while len(data) - offset >= _HEADER_SIZE:
                 (size,) = _HEADER.unpack_from(data, offset)
@@ -364,8 +314,9 @@ class FrameDecoder:
         return decoded, offset
 
 
-def decode_body(body: bytes | memoryview) -> Message:
-    """The message in one frame body; `ProtocolError` if it is not a valid message."""
+def decode_body(body: bytes | memoryview) -> Decoded:
+    """The message in one frame body: `Malformed` for a bad call, result or error that names
+    its call id, `ProtocolError` for anything else that is not a valid message."""
     try:
         decoded = msgpack.unpackb(body, raw=False, strict_map_key=False)
     except Exception as exc:
@@ -396,13 +347,19 @@ def decode_body(body: bytes | memoryview) -> Message:
         raise ProtocolError(f"unknown message kind {decoded[0]}")
     cls, field_types = shape
     fields = decoded[1:]
-    if len(fields) != len(field_types):
-        raise ProtocolError(f"malformed {cls.__name__} message: {_preview(decoded)}")
-    for value, kind in zip(fields, field_types, strict=True):
-        if not _is_instance(value, kind):
-            raise ProtocolError(f"malformed {cls.__name__} message: {_preview(decoded)}")
+    if len(fields) != len(field_types) or not all(
+        _is_instance(value, kind) for value, kind in zip(fields, field_types, strict=False)
+    ):
+        problem = f"malformed {cls.__name__} message: {_preview(decoded)}"
+        if cls in _ATTRIBUTABLE and fields and type(fields[0]) is int:
+            return Malformed(cls, fields[0], problem)
+        raise ProtocolError(problem)
     message: Message = cls(*fields)
     return message
+
+
+# Messages whose first field is a call id, so a bad one can be answered for that call alone.
+_ATTRIBUTABLE = (Call, Result, Error)
 
 
 def _is_instance(value: Any, kind: Any) -> bool:

@@ -164,19 +164,6 @@ async def test_a_call_that_runs_over_its_timeout_costs_its_worker() -> None:
         assert await pool.call("worker_functions:double", [1]) == [2]
 
 
-async def test_a_call_waiting_for_a_busy_worker_times_out_without_killing_it() -> None:
-    async with sa.open_pool(pool_settings(size=1, calls_per_worker=1)) as pool:
-        (pid,) = worker_pids(pool)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(pool.call, "worker_functions:sleep", [0.5])
-            await trio.testing.wait_all_tasks_blocked()
-            with pytest.raises(
-                sa.CallTimeout, match=r"waited 0.1s for a free worker and did not start"
-            ):
-                await pool.call("worker_functions:double", [1], queue_timeout=0.1)
-        assert worker_pids(pool) == [pid]
-
-
 async def test_a_stopped_worker_misses_its_heartbeat_and_is_replaced() -> None:
     settings = pool_settings(size=1, heartbeat_interval=0.1, heartbeat_timeout=0.2)
     with sa.telemetry.capture([("slither", "worker", "crashed")]) as crashed:

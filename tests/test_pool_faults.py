@@ -65,17 +65,24 @@ async def test_a_call_queued_behind_a_slow_one_gets_its_full_timeout_to_run() ->
         assert worker_pids(pool) == [pid] and pool.stats().in_flight == 0
 
 
-async def test_a_call_that_times_out_queued_inside_a_worker_leaves_that_worker_serving() -> None:
-    async with sa.open_pool(pool_settings(size=1, calls_per_worker=2)) as pool:
+@pytest.mark.parametrize(
+    ("calls_per_worker", "where"),
+    [(1, "for a free worker"), (2, "behind the call that worker runs")],
+)
+async def test_a_call_that_waits_past_its_queue_timeout_fails_and_the_worker_serves_on(
+    calls_per_worker: int, where: str
+) -> None:
+    # Queued inside the worker (2 calls per worker), the expired call stays there: before,
+    # it was still marked as awaited, so nobody read that worker's pipe again.
+    settings = pool_settings(size=1, calls_per_worker=calls_per_worker)
+    async with sa.open_pool(settings) as pool:
         (pid,) = worker_pids(pool)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pool.call, "worker_functions:sleep", [0.6])
             await trio.testing.wait_all_tasks_blocked()
-            with pytest.raises(
-                sa.CallTimeout, match=r"waited 0.2s behind the call that worker runs"
-            ):
+            with pytest.raises(sa.CallTimeout, match=rf"waited 0.2s {where} and did not start"):
                 await pool.call("worker_functions:double", [1], queue_timeout=0.2)
-        # Its result still comes back and is dropped; whoever calls next is answered.
+        # A result still due from the worker is read and dropped; the next caller is answered.
         with trio.fail_after(10):
             assert await pool.call("worker_functions:double", [3]) == [6]
         await wait_until(lambda: pool.stats().in_flight == 0)

@@ -249,3 +249,18 @@ def test_a_strict_session_whose_worker_died_is_told_so() -> None:
     state.worker_ready(make_worker(state, 2, written))
     with pytest.raises(sa.SessionLost):
         state.dispatch(make_call(state, "s"))
+
+
+def test_a_result_read_from_an_ending_worker_starts_no_clock_behind_it() -> None:
+    # Its last results are read after it ended; the calls behind move to another worker,
+    # and a clock started here could time one out before it ever ran.
+    state = PoolState(sa.PoolSettings(calls_per_worker=2), clock=lambda: 0.0)
+    worker = make_worker(state, 1, [])
+    state.worker_ready(worker)
+    first, second = make_call(state), make_call(state)
+    state.dispatch(first)
+    state.dispatch(second)
+    assert first.running and not second.running
+    worker.alive = False
+    assert worker.finish(first.call_id) is first
+    assert not second.running and len(state.run_deadlines) == 1

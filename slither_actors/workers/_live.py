@@ -141,13 +141,15 @@ class LiveWorker:
 
     def finish(self, call_id: int) -> PendingCall | None:
         """The worker answered ``call_id``: take it out (None if it is not in flight) and
-        count the next call as started."""
+        count the next call as started, unless the worker is ending (its last results are
+        being read): the calls behind will move to another worker, where their clocks
+        start."""
         outstanding = self.outstanding
         pending = outstanding.pop(call_id, None)
         if pending is None:
             return None
         pending.running = False
-        if outstanding:
+        if outstanding and self.alive:
             head = next(iter(outstanding.values()))
             if not head.running:
                 self.started(head)

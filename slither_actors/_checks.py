@@ -21,15 +21,14 @@ __all__ = [
     "check_count",
     "check_instance",
     "check_number",
+    "check_object",
     "check_seconds",
     "check_text",
     "validator",
 ]
 
 
-def check_seconds(
-    name: str, value: Any, *, zero: bool = False, infinite: bool = True
-) -> float:
+def check_seconds(name: str, value: Any, *, zero: bool = False, infinite: bool = True) -> float:
     """``value`` as a duration in seconds: a real number above 0 (or 0 when ``zero``),
     never NaN, and ``math.inf`` only when ``infinite``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -74,9 +73,7 @@ def check_number(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number, not {_show(value)}")
     number = cast(float, value)  # a Real, compared as such (float() could overflow)
-    if (number > minimum or (inclusive and number == minimum)) and (
-        infinite or number != math.inf
-    ):
+    if (number > minimum or (inclusive and number == minimum)) and (infinite or number != math.inf):
         return float(number)
     bound = f"{minimum:g} or more" if inclusive else f"above {minimum:g}"
     finite = "" if infinite else ", finite"
@@ -100,10 +97,30 @@ def check_instance(name: str, value: Any, kind: type, *, optional: bool = False)
     raise ValueError(f"{name} must be {wanted}, not {_show(value)}")
 
 
+def check_object(
+    name: str,
+    value: Any,
+    wanted: str,
+    *,
+    methods: tuple[str, ...] = (),
+    attributes: tuple[str, ...] = (),
+) -> Any:
+    """``value`` as an object (not a class) with the callable ``methods`` and the
+    ``attributes`` a protocol asks for; else `ValueError` saying it must be ``wanted``."""
+    if (
+        not isinstance(value, type)
+        and all(callable(getattr(value, method, None)) for method in methods)
+        and all(hasattr(value, attribute) for attribute in attributes)
+    ):
+        return value
+    shown = value.__name__ if isinstance(value, type) else type(value).__name__
+    raise ValueError(f"{name} must be {wanted}, not {shown} {value!r:.60}")
+
+
 def validator(check: Callable[..., Any], *args: Any, **options: Any) -> Any:
     """An attrs validator running ``check(field name, value, *args, **options)``::
 
-        timeout: float = attrs.field(validator=validator(check_seconds, zero=True))
+    timeout: float = attrs.field(validator=validator(check_seconds, zero=True))
     """
 
     def run_check(_: Any, attribute: Any, value: Any) -> None:

@@ -16,7 +16,13 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from slither_actors._checks import check_callable, check_seconds, check_text, validator
+from slither_actors._checks import (
+    check_callable,
+    check_object,
+    check_seconds,
+    check_text,
+    validator,
+)
 from slither_actors.context import Context
 from slither_actors.errors import CallTimeout
 from slither_actors.item import Item
@@ -54,17 +60,14 @@ class Executor(Protocol):
 def check_executor(name: str, value: Any) -> Executor:
     """``value`` as an executor: an object (not a class) with a ``name`` and an ``execute``
     method; else `ValueError` naming ``name``."""
-    if (
-        isinstance(value, type)
-        or not callable(getattr(value, "execute", None))
-        or not hasattr(value, "name")
-    ):
-        shown = value.__name__ if isinstance(value, type) else type(value).__name__
-        raise ValueError(
-            f"{name} must be an executor such as LocalExecutor(function) (an object with a "
-            f"name and an execute() method), not {shown} {value!r:.60}"
-        )
-    return value  # type: ignore[no-any-return]
+    wanted = (
+        "an executor such as LocalExecutor(function) (an object with a name and an "
+        "execute() method)"
+    )
+    executor: Executor = check_object(
+        name, value, wanted, methods=("execute",), attributes=("name",)
+    )
+    return executor
 
 
 _text = validator(check_text)

@@ -13,7 +13,13 @@ from typing import Any, Protocol
 
 import attrs
 
-from slither_actors._checks import check_callable, check_count, check_number, validator
+from slither_actors._checks import (
+    check_callable,
+    check_count,
+    check_number,
+    check_object,
+    validator,
+)
 from slither_actors.item import Item
 
 __all__ = [
@@ -48,13 +54,9 @@ class BatchStrategy(Protocol):
 def check_strategy(name: str, value: Any) -> BatchStrategy:
     """``value`` as a strategy: an object (not a class) with a ``batcher`` method; else
     `ValueError` naming ``name``."""
-    if isinstance(value, type) or not callable(getattr(value, "batcher", None)):
-        shown = value.__name__ if isinstance(value, type) else type(value).__name__
-        raise ValueError(
-            f"{name} must be a batching strategy such as FixedBatch(64) (an object with a "
-            f"batcher() method), not {shown} {value!r:.60}"
-        )
-    return value  # type: ignore[no-any-return]
+    wanted = "a batching strategy such as FixedBatch(64) (an object with a batcher() method)"
+    strategy: BatchStrategy = check_object(name, value, wanted, methods=("batcher",))
+    return strategy
 
 
 _count = validator(check_count)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import attrs
 import trio
@@ -36,6 +37,8 @@ from _common import (
 )
 
 import slither_actors as sa
+
+Outcome = TypeVar("Outcome")
 
 WORKERS = 2
 BATCH_SIZE = 64
@@ -158,26 +161,44 @@ def check_pool_and_events(
     )
 
 
-async def dispatch_phase(tally: Tally, size: Size, rng: random.Random) -> None:
-    """Dispatch the items under `RETRY` while workers are killed: every item comes back."""
+async def under_kills(
+    tally: Tally,
+    phase: str,
+    size: Size,
+    rng: random.Random,
+    run: Callable[[Killer], Awaitable[Outcome]],
+) -> tuple[Outcome, Killer, str]:
+    """``run(killer)`` in a fresh runtime while ``killer`` SIGKILLs its workers; then the
+    pool must be full again with its telemetry counting each kill once. Returns what the run
+    returned, the killer and the runtime's marker."""
     marker = new_marker()
     killer = Killer(size.kills, rng)
-    started = time.monotonic()
     with EventLog() as log:
         async with sa.open_runtime(settings_for(size, marker)) as runtime:
             pool = await runtime.pool()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(killer.run, pool)
-                results = await sa.dispatch(
-                    paced(size, killer),
-                    executor=sa.WorkerExecutor("worker_functions", "double_slowly"),
-                    batch_size=BATCH_SIZE,
-                    max_in_flight=MAX_IN_FLIGHT,
-                    on_error=RETRY,
-                )
+                outcome = await run(killer)
             await wait_until(lambda: pool_is_full(pool), 10.0)
-            check_pool_and_events(tally, "dispatch", pool, killer, log)
+            check_pool_and_events(tally, phase, pool, killer, log)
     tally.faults += killer.landed
+    return outcome, killer, marker
+
+
+async def dispatch_phase(tally: Tally, size: Size, rng: random.Random) -> None:
+    """Dispatch the items under `RETRY` while workers are killed: every item comes back."""
+    started = time.monotonic()
+
+    async def run(killer: Killer) -> list[sa.Item]:
+        return await sa.dispatch(
+            paced(size, killer),
+            executor=sa.WorkerExecutor("worker_functions", "double_slowly"),
+            batch_size=BATCH_SIZE,
+            max_in_flight=MAX_IN_FLIGHT,
+            on_error=RETRY,
+        )
+
+    results, killer, marker = await under_kills(tally, "dispatch", size, rng, run)
     skipped = [item for item in results if item.meta.get("skipped")]
     delivered = [item.payload // 2 for item in results if not item.meta.get("skipped")]
     tally.account(range(size.items), delivered, [item.payload for item in skipped])
@@ -209,18 +230,12 @@ class KilledPipe(sa.Pipe):
 
 async def pipe_phase(tally: Tally, size: Size, rng: random.Random) -> None:
     """Run the pipe under skip while workers are killed: each item delivered or recorded."""
-    marker = new_marker()
-    killer = Killer(size.kills, rng)
     started = time.monotonic()
-    with EventLog() as log:
-        async with sa.open_runtime(settings_for(size, marker)) as runtime:
-            pool = await runtime.pool()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(killer.run, pool)
-                result = await sa.run_pipe(KilledPipe, paced(size, killer))
-            await wait_until(lambda: pool_is_full(pool), 10.0)
-            check_pool_and_events(tally, "pipe", pool, killer, log)
-    tally.faults += killer.landed
+
+    async def run(killer: Killer) -> sa.PipeResult:
+        return await sa.run_pipe(KilledPipe, paced(size, killer))
+
+    result, killer, marker = await under_kills(tally, "pipe", size, rng, run)
     delivered = [
         payload // 2 for output in ("fours", "default") for payload in result.payloads(output)
     ]

@@ -150,6 +150,10 @@ class WorkerActor(Actor):
                                 )
                             return None
                         if type(message) is Error:
+                            # It reported why it cannot start and exits by itself: let it,
+                            # so the error tells its own exit, not the signal we would send.
+                            with trio.move_on_after(self.state.settings.stop_grace):
+                                await process.process.wait()
                             return message.message, message.traceback
                         return f"it sent {type(message).__name__} before hello", ""
                 except ProtocolError as error:

@@ -26,12 +26,20 @@ async def output_of(*arguments: str) -> str:
     return (await run_python(*arguments)).stdout.decode()
 
 
-async def test_the_examples_module_lists_the_demos() -> None:
+async def test_the_examples_module_lists_the_demos_one_line_each() -> None:
     output = await output_of("-m", "slither_actors.examples")
-    assert "supervision" in output and "rest_for_one" in output
-    assert "workers" in output and "broadcast" in output
-    assert "batch_stats" in output and "isolates" in output
-    assert "text_analysis" in output and "route by mood" in output
+    lines = output.splitlines()[1:]
+    names = [line.split()[0] for line in lines]
+    assert names == [
+        "text_analysis",
+        "batch_stats",
+        "data_etl",
+        "ml_scoring",
+        "image_pipeline",
+        "supervision",
+        "workers",
+    ]
+    assert "rest_for_one" in output and "broadcast" in output
 
 
 async def test_the_workers_demo_shows_a_crash_a_timeout_and_a_broadcast() -> None:
@@ -41,31 +49,6 @@ async def test_the_workers_demo_shows_a_crash_a_timeout_and_a_broadcast() -> Non
     assert "CallTimeout: call to slither_actors.examples.demo_workers:stall" in output
     assert "shout -> ['HELLO', 'POOL']" in output
     assert output.count("{'worker': ") == 2  # the broadcast reached both workers
-
-
-async def test_the_batch_stats_demo_isolates_the_poisoned_datasets() -> None:
-    output = await output_of("-m", "slither_actors.examples", "batch_stats")
-    assert "halt     DispatchError at batch " in output  # which poisoned batch: a race
-    assert "skip     125 described, 75 skipped" in output
-    assert "isolate  197 described, 3 skipped" in output
-    assert "skipped: ds017, ds090, ds151" in output
-
-
-async def test_the_text_analysis_demo_routes_by_mood_and_accounts_for_every_text() -> None:
-    output = await output_of("-m", "slither_actors.examples", "text_analysis")
-    assert "36 texts, one poisoned (None), one blank" in output
-    assert "positive  12  e.g. 'great coffee friendly staff' (+0.50)" in output
-    assert "negative  12  e.g. 'the train was late again' (-0.20)" in output
-    assert "neutral   10  e.g. 'i bought a new umbrella today' (+0.00)" in output
-    assert "default    0" in output
-    assert "rejected   1  None at normalise: TypeError: expected a text, got NoneType" in output
-    assert "normalise '   ': blank text (skipped)" in output
-    # How many batches the worker stage made depends on timing (a linger may cut one short).
-    assert "telemetry: stage spans normalise 36, score " in output
-    assert (
-        "mood 34; run stop default=0 positive=12 negative=12 neutral=10 rejected=1 errors=1"
-        in output
-    )
 
 
 async def test_the_supervision_demo_shows_restarts_escalation_and_telemetry() -> None:
@@ -82,7 +65,8 @@ async def test_an_unknown_demo_is_an_error_listing_the_known_ones() -> None:
     result = await run_python("-m", "slither_actors.examples", "nope", check=False)
     assert result.returncode == 2
     assert (
-        b"unknown demo nope; choose from supervision, workers, batch_stats, text_analysis"
+        b"unknown demo nope; choose from text_analysis, batch_stats, data_etl, ml_scoring, "
+        b"image_pipeline, supervision, workers"
         in result.stderr
     )
 

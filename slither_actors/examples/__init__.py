@@ -1,69 +1,91 @@
-"""The demos, runnable as ``python -m slither_actors.examples [name ...] [--all]``."""
+"""The demos, runnable as ``python -m slither_actors.examples [NAME ...] [--all]``.
+
+Five are the seed's workloads, each run by slither_actors and by two pure-Python threaded
+baselines over the same data, with invariant checks (`Workload`s). Two are stories that
+walk through supervision and worker pools.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import Any, Literal
 
 import attrs
 
-__all__ = ["DEMOS", "Demo"]
+__all__ = ["DEMOS", "EXTRA_COMMAND", "Demo"]
+
+EXTRA_COMMAND = "pip install -e '.[examples]'"
+"""What installs the ``examples`` extra, from a checkout of slither_actors."""
 
 
 @attrs.frozen
 class Demo:
-    """One demo: its name, what it shows, and the function that runs it."""
+    """One demo: its name, what it shows, the module that holds it, and the modules of the
+    ``examples`` extra it needs (import name -> pip name).
+
+    A ``workload`` module has ``WORKLOAD``, a `Workload`; a ``story`` module has ``main()``,
+    which prints as it goes.
+    """
 
     name: str
     summary: str
-    run: Callable[[], None]
+    module: str
+    kind: Literal["workload", "story"] = "workload"
+    needs: dict[str, str] = attrs.Factory(dict)
+
+    def load(self) -> Any:
+        """The demo's module, imported."""
+        return importlib.import_module(self.module)
 
 
-def _supervision() -> None:
-    from slither_actors.examples import supervision
-
-    supervision.main()
-
-
-def _batch_stats() -> None:
-    from slither_actors.examples import batch_stats
-
-    batch_stats.main()
-
-
-def _text_analysis() -> None:
-    from slither_actors.examples import text_analysis
-
-    text_analysis.main()
-
-
-def _workers() -> None:
-    from slither_actors.examples import workers
-
-    workers.main()
-
+_HERE = "slither_actors.examples"
 
 DEMOS: dict[str, Demo] = {
     demo.name: demo
     for demo in [
         Demo(
+            "text_analysis",
+            "5,000 documents: stopwords in a Store read by workers through a view, "
+            "prepare -> analyze -> classify, word index merged from every worker",
+            f"{_HERE}.text_analysis",
+        ),
+        Demo(
+            "batch_stats",
+            "2,000 datasets, 50 poisoned: FixedBatch, WeightedBatch, KeyPartition and a "
+            "stream; Welford merge; exactly the poisoned ones fail",
+            f"{_HERE}.batch_stats",
+        ),
+        Demo(
+            "data_etl",
+            "15,000 rows against a schema Store hot-reloaded v1 -> v2 and flipped 20 times "
+            "in flight; one schema version per row; validations = audit entries = rows",
+            f"{_HERE}.data_etl",
+        ),
+        Demo(
+            "ml_scoring",
+            "two sessions train two scikit-learn models in their own workers, then score "
+            "2,000 records each, routed by confidence; a killed worker gives SessionLost",
+            f"{_HERE}.ml_scoring",
+            needs={"sklearn": "scikit-learn", "numpy": "numpy"},
+        ),
+        Demo(
+            "image_pipeline",
+            "200 images generated and thumbnailed with Pillow in workers, batched by pixels; "
+            "megapixels/s, each worker's peak memory, peak images in flight",
+            f"{_HERE}.image_pipeline",
+            needs={"PIL": "Pillow"},
+        ),
+        Demo(
             "supervision",
             "a crashing actor under rest_for_one: restarts, escalation and telemetry",
-            _supervision,
+            f"{_HERE}.supervision",
+            kind="story",
         ),
         Demo(
             "workers",
             "a pool of worker processes: a crash, a timeout, print capture, broadcast",
-            _workers,
-        ),
-        Demo(
-            "batch_stats",
-            "dispatch with a poisoned dataset: halt, skip, and retry that isolates it",
-            _batch_stats,
-        ),
-        Demo(
-            "text_analysis",
-            "a pipe over short texts: normalise, score in workers, route by mood; one poisoned",
-            _text_analysis,
+            f"{_HERE}.workers",
+            kind="story",
         ),
     ]
 }

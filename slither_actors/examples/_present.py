@@ -28,7 +28,8 @@ _EVENTS = [
 
 def summary(report: Report) -> str:
     """The runs of ``report`` as text: one table of times, one of checks, then notes."""
-    lines = [f"--- {report.demo} ({report.size}, {report.workers} workers)"]
+    sized = f" ({report.size}, {report.workers} workers)" if report.runs else ""
+    lines = [f"--- {report.demo}{sized}"]
     if report.error is not None:
         lines.append(f"FAILED to run: {report.error}")
     if report.runs:

@@ -15,6 +15,7 @@ import math
 import os
 import random
 import resource
+import sys
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -103,5 +104,18 @@ def peak_memory(_: list[Any]) -> list[dict[str, Any]]:
 
 
 def peak_rss_mb() -> float:
-    """The peak resident memory of this process so far, in MiB (Linux counts in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The peak resident memory of this process so far, in MiB.
+
+    On Linux, from ``VmHWM`` in /proc: ``ru_maxrss`` survives exec, so a worker started by a
+    parent that had grown to 150 MiB would report at least that, whatever it used itself.
+    Elsewhere, ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024

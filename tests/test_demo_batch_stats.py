@@ -3,13 +3,8 @@ when the invariant it guards is broken, and a worker counts a batch only once it
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 import attrs
 import pytest
-import trio
 
 import slither_actors as sa
 from slither_actors.examples._workload import SAFE, SLITHER
@@ -21,8 +16,8 @@ from slither_actors.examples.batch_stats_data import (
 )
 from slither_actors.examples.batch_stats_threads import threaded
 from slither_actors.examples.batch_stats_work import Moments
+from tests.demo_runs import small_run, verdicts
 
-ROOT = Path(__file__).resolve().parent.parent
 WORK = "slither_actors.examples.batch_stats_work"
 
 CHECKS = [
@@ -57,24 +52,10 @@ def with_last_run(runs: list[StrategyRun], **changes: object) -> list[StrategyRu
 
 
 async def test_the_demo_runs_from_the_command_line_and_every_check_passes() -> None:
-    command = [sys.executable, "-m", "slither_actors.examples", "batch_stats"]
-    with trio.fail_after(60):
-        done = await trio.run_process(
-            [*command, "--size", "small", "--workers", "2", "--json"],
-            capture_stdout=True,
-            capture_stderr=True,
-            cwd=ROOT,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr.decode()
-    report = json.loads(done.stdout)
-    assert report["passed"]
+    runs = await small_run("batch_stats")
     for mode in (SLITHER, SAFE):
-        [run] = [run for run in report["runs"] if run["mode"] == mode]
-        verdicts = {one["name"]: one["passed"] for one in run["checks"]}
-        assert verdicts == dict.fromkeys(CHECKS, True), mode
-    [slither] = [run for run in report["runs"] if run["mode"] == SLITHER]
-    assert list(slither["figures"]) == [
+        assert verdicts(runs[mode]) == dict.fromkeys(CHECKS, True), mode
+    assert list(runs[SLITHER]["figures"]) == [
         "startup_seconds",
         "FixedBatch(20)",
         "WeightedBatch(2,000 values)",

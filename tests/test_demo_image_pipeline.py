@@ -3,14 +3,10 @@ fails when the invariant it guards is broken."""
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-import trio
 from PIL import Image, ImageChops, ImageStat
 
 from slither_actors.examples import image_pipeline_work as work
@@ -29,8 +25,7 @@ from slither_actors.examples.image_pipeline_data import (
     Outcome,
     make_images,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.demo_runs import small_run, verdicts
 
 CHECKS = [
     "every image ends once",
@@ -65,24 +60,11 @@ def with_thumbnail(outcome: Outcome, index: int, **changes: Any) -> Outcome:
 
 
 async def test_the_demo_runs_from_the_command_line_and_every_check_passes() -> None:
-    command = [sys.executable, "-m", "slither_actors.examples", "image_pipeline"]
-    with trio.fail_after(60):
-        done = await trio.run_process(
-            [*command, "--size", "small", "--workers", "2", "--json"],
-            capture_stdout=True,
-            capture_stderr=True,
-            cwd=ROOT,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr.decode()
-    report = json.loads(done.stdout)
-    assert report["passed"] and report["error"] is None
+    runs = await small_run("image_pipeline")
     for mode in (SLITHER, SAFE):
-        run = next(run for run in report["runs"] if run["mode"] == mode)
-        assert {one["name"]: one["passed"] for one in run["checks"]} == dict.fromkeys(CHECKS, True)
-        assert run["figures"]["megapixels"] == 34.9
-    slither = next(run for run in report["runs"] if run["mode"] == SLITHER)
-    assert slither["figures"]["worker_peak_rss_mb"].count("generate") == 2
+        assert verdicts(runs[mode]) == dict.fromkeys(CHECKS, True), mode
+        assert runs[mode]["figures"]["megapixels"] == 34.9
+    assert runs[SLITHER]["figures"]["worker_peak_rss_mb"].count("generate") == 2
 
 
 def test_a_thumbnail_is_close_to_a_fair_lanczos_resize_of_its_image_and_far_from_others(

@@ -4,13 +4,8 @@ its checks fails when its invariant is broken."""
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 import attrs
 import pytest
-import trio
 
 from slither_actors.examples._workload import Check
 from slither_actors.examples.ml_scoring import WORKLOAD
@@ -25,8 +20,9 @@ from slither_actors.examples.ml_scoring_data import (
     enrich,
     featurize,
 )
+from tests.demo_runs import details as demo_details
+from tests.demo_runs import small_run, verdicts
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS = "both models present, each held once, fit to its own data"
 OWN_MODEL = "every record scored by its own session's model"
 AS_DATA_SAYS = "each model answers as its own data says"
@@ -89,24 +85,13 @@ def _bucket(probability: float) -> str:
 
 
 async def test_the_demo_runs_from_the_command_line_and_meets_every_invariant() -> None:
-    command = [sys.executable, "-m", "slither_actors.examples", "ml_scoring"]
-    with trio.fail_after(120):  # scikit-learn imports take seconds on a busy machine
-        finished = await trio.run_process(
-            [*command, "--size", "small", "--workers", "2", "--json"],
-            capture_stdout=True,
-            capture_stderr=True,
-            cwd=ROOT,
-            check=False,
-        )
-    assert finished.returncode == 0, finished.stderr.decode()
-    report = json.loads(finished.stdout)
-    assert report["passed"] is True
-    runs = {run["mode"]: run for run in report["runs"]}
+    # scikit-learn's imports take seconds on a busy machine
+    runs = await small_run("ml_scoring", seconds=120)
     expected = {"slither_actors": [*INVARIANTS, KILLED], "safe_python": INVARIANTS}
     for mode, names in expected.items():
-        checks = {one["name"]: one for one in runs[mode]["checks"]}
-        assert {name: checks[name]["passed"] for name in names} == dict.fromkeys(names, True)
-    details = {one["name"]: one["detail"] for one in runs["slither_actors"]["checks"]}
+        passed = verdicts(runs[mode])
+        assert {name: passed[name] for name in names} == dict.fromkeys(names, True)
+    details = demo_details(runs["slither_actors"])
     assert f"{NORTH} in worker " in details[MODELS]
     assert f"{SOUTH} in worker " in details[MODELS]
     assert "next call raised SessionLost" in details[KILLED]

@@ -4,10 +4,6 @@ broken."""
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 import attrs
 import pytest
 import trio
@@ -20,8 +16,9 @@ from slither_actors.examples.text_analysis import (
     Outcome,
     analyze_with_slither,
 )
+from tests import demo_runs
+from tests.demo_runs import small_run
 
-ROOT = Path(__file__).resolve().parent.parent
 INVARIANTS = [
     "outputs + errors = inputs",
     "each document counted once",
@@ -53,25 +50,11 @@ def only_failing(corpus: Corpus, outcome: Outcome) -> list[str]:
 
 
 async def test_the_demo_runs_from_the_command_line_and_meets_every_invariant() -> None:
-    command = [sys.executable, "-m", "slither_actors.examples", "text_analysis"]
-    with trio.fail_after(60):
-        finished = await trio.run_process(
-            [*command, "--size", "small", "--workers", "2", "--json"],
-            capture_stdout=True,
-            capture_stderr=True,
-            cwd=ROOT,
-            check=False,
-        )
-    assert finished.returncode == 0, finished.stderr.decode()
-    report = json.loads(finished.stdout)
-    assert report["passed"] is True
-    runs = {run["mode"]: run for run in report["runs"]}
+    runs = await small_run("text_analysis")
     for mode in ("slither_actors", "safe_python"):
-        checks = {one["name"]: one for one in runs[mode]["checks"]}
-        assert {name: checks[name]["passed"] for name in INVARIANTS} == dict.fromkeys(
-            INVARIANTS, True
-        )
-    counted = {one["name"]: one["detail"] for one in runs["slither_actors"]["checks"]}
+        passed = demo_runs.verdicts(runs[mode])
+        assert {name: passed[name] for name in INVARIANTS} == dict.fromkeys(INVARIANTS, True)
+    counted = demo_runs.details(runs["slither_actors"])
     # The broadcast reached both workers, whether or not both analysed documents.
     assert "worker 1 (" in counted["each document counted once"]
     assert "worker 2 (" in counted["each document counted once"]
@@ -135,6 +118,4 @@ def test_a_document_in_the_wrong_output_fails_the_classification(
 ) -> None:
     moved, *kept = sound.outputs["positive"]
     swapped = {**sound.outputs, "positive": kept, "neutral": [*sound.outputs["neutral"], moved]}
-    assert only_failing(corpus, attrs.evolve(sound, outputs=swapped)) == [
-        "classified by sentiment"
-    ]
+    assert only_failing(corpus, attrs.evolve(sound, outputs=swapped)) == ["classified by sentiment"]

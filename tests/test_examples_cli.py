@@ -286,3 +286,12 @@ async def test_under_json_or_off_a_terminal_no_board_is_drawn() -> None:
     status, drawn = await _run_on_a_terminal("--json")
     assert status == 0
     assert "progress" not in drawn and json.loads(drawn.strip())["passed"] is True
+
+
+def test_each_workload_is_listed_under_its_own_name_and_summary() -> None:
+    for demo in examples.DEMOS.values():
+        if demo.kind == "workload":
+            workload = demo.load().WORKLOAD
+            assert (workload.name, workload.summary) == (demo.name, demo.summary)
+        else:
+            assert callable(demo.load().main)

@@ -33,8 +33,8 @@ import trio
 from tests.test_examples import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-# Being written by someone else right now; take it in once it is finished.
-NOT_YET_CHECKED = {ROOT / "docs" / "examples.md"}
+# Pages left out of these tests (none now; a page being written may be, for a while).
+NOT_YET_CHECKED: set[Path] = set()
 TIME_LIMIT = 60.0
 
 FENCE = re.compile(r"^```(?P<language>\S*)\s*$")

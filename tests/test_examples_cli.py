@@ -3,6 +3,7 @@ the missing-extra message and the progress board."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
@@ -295,3 +296,45 @@ def test_each_workload_is_listed_under_its_own_name_and_summary() -> None:
             assert (workload.name, workload.summary) == (demo.name, demo.summary)
         else:
             assert callable(demo.load().main)
+
+
+async def test_ctrl_c_stops_a_demo_leaving_no_worker_and_exits_130() -> None:
+    import os
+    import signal
+
+    command = [sys.executable, "-m", "slither_actors.examples", "image_pipeline", "--no-baseline"]
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            run = functools.partial(
+                trio.run_process,
+                command,
+                cwd=ROOT,
+                check=False,
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+            process = await nursery.start(run)
+            children: list[int] = []
+            while len(children) < 3:  # both pools' workers are up: the work has begun
+                await trio.sleep(0.05)
+                children = _children_of(process.pid)
+            process.send_signal(signal.SIGINT)
+            await process.wait()
+        assert process.returncode == 130
+        for pid in children:  # every worker gone with it, none orphaned
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+
+
+def _children_of(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid`` (Linux's /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return children

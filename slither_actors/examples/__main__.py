@@ -2,7 +2,8 @@
 
 Exit status 0 only when every demo that ran passed every invariant check (those of the
 ``unsafe_threaded`` baseline excepted: its failures are what it is there to show); 1
-otherwise, a demo that could not run (its extra missing) included; 2 for a bad command line.
+otherwise, a demo that could not run (its extra missing) included; 2 for a bad command line;
+130 when interrupted with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -161,4 +162,8 @@ def _story(demo: Demo, report: Report, *, as_json: bool) -> Report:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the runtime has stopped its workers on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -6,6 +6,7 @@ Each message names what failed and where, so a user can act on it without a debu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -257,7 +258,9 @@ class DispatchError(SlitherError):
     ``partial_results`` the completed items not yet handed over, in batch order (for
     `dispatch`, every completed item). The reason is chained."""
 
-    def __init__(self, reason: BaseException, batch_ref: int, partial_results: list[Any]) -> None:
+    def __init__(
+        self, reason: BaseException, batch_ref: int, partial_results: Sequence[Any]
+    ) -> None:
         self.reason = reason
         self.batch_ref = batch_ref
         self.partial_results = partial_results

@@ -9,6 +9,7 @@ from slither_actors.dispatching._executors import (
     WorkerExecutor,
 )
 from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip
+from slither_actors.dispatching._results import DispatchResults
 from slither_actors.dispatching._strategies import (
     Batcher,
     BatchStrategy,
@@ -21,6 +22,7 @@ from slither_actors.dispatching._strategies import (
 __all__ = [
     "BatchStrategy",
     "Batcher",
+    "DispatchResults",
     "ErrorPolicy",
     "Executor",
     "FixedBatch",

@@ -17,6 +17,7 @@ from slither_actors.core import open_own_nursery
 from slither_actors.dispatching._batch import Batch
 from slither_actors.dispatching._executors import Executor, check_executor
 from slither_actors.dispatching._policies import as_policy
+from slither_actors.dispatching._results import DispatchResults
 from slither_actors.dispatching._runner import Halted, Runner, execute_batch
 from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch, check_strategy
 from slither_actors.errors import DispatchError
@@ -39,7 +40,7 @@ async def dispatch(
     on_error: Any = None,
     timeout: float | None = None,
     context: Context | None = None,
-) -> list[Item]:
+) -> DispatchResults:
     """Run ``items`` through ``executor`` in batches and return the result items.
 
     ``items`` is a list, any iterable or an async iterable of payloads or `Item`s; it is
@@ -51,8 +52,10 @@ async def dispatch(
     ``settings.dispatch`` (or the defaults: 64, 8, preserve, halt).
 
     Results come in batch order, which is input order except under `KeyPartition` (a
-    key's items travel together). Under halt, raises `DispatchError` carrying the items
-    that had completed, in batch order; the batches still in flight are cancelled.
+    key's items travel together), as a `DispatchResults`: a sequence of `Item`s kept as
+    columns, whose ``payloads()`` and ``ids()`` make no item at all. Under halt, raises
+    `DispatchError` carrying the items that had completed (a `DispatchResults`, in batch
+    order); the batches still in flight are cancelled.
 
     A bad argument raises `ValueError` before anything runs: ``items`` that are not
     iterable, an ``executor`` or ``strategy`` of the wrong kind, a ``batch_size`` or
@@ -63,9 +66,9 @@ async def dispatch(
     runner = _runner(
         items, executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
     )
-    finished: list[tuple[int, list[Item]]] = []
+    finished: list[tuple[int, Batch]] = []
 
-    async def keep(ref: int, batch: list[Item]) -> None:
+    async def keep(ref: int, batch: Batch) -> None:
         finished.append((ref, batch))
 
     try:
@@ -74,16 +77,17 @@ async def dispatch(
     except Halted as halted:
         partial = _in_batch_order(finished + runner.unfinished(halted))
         raise DispatchError(halted.reason, halted.batch_ref, partial) from halted.reason
-    return [item for _, batch in finished for item in batch]
+    return DispatchResults(batch for _, batch in finished)
 
 
 @attrs.define(eq=False)
 class ResultStream:
-    """The result items of a `dispatch_stream`, to ``async for`` over."""
+    """The result items of a `dispatch_stream`, to ``async for`` over, one `Item` at a
+    time, or a batch at a time with ``chunks()``."""
 
-    _batches: trio.MemoryReceiveChannel[list[Item]]
+    _batches: trio.MemoryReceiveChannel[Batch]
     _runner: Runner
-    _current: list[Item] = attrs.Factory(list)
+    _current: Batch = attrs.Factory(lambda: Batch(range(0), []))
     _position: int = 0
     halted: Halted | None = attrs.field(default=None, init=False, repr=False)
 
@@ -91,20 +95,39 @@ class ResultStream:
         return self
 
     async def __anext__(self) -> Item:
-        if self._position < len(self._current):
-            item = self._current[self._position]
-            self._position += 1
-            return item
+        if self._position >= len(self._current):
+            self._current = await self._next_batch()
+            self._position = 0
+        item = self._current.item_at(self._position)
+        self._position += 1
+        return item
+
+    async def chunks(self) -> AsyncIterator[DispatchResults]:
+        """The results a batch at a time, each a `DispatchResults` (whose ``payloads()``
+        make no `Item`): the fast way through a large stream. Results already taken one by
+        one are not given again."""
+        if self._position < len(self._current):  # the rest of a batch begun item by item
+            rest = self._current.part(self._position, len(self._current))
+            self._current, self._position = Batch(range(0), []), 0
+            yield DispatchResults([rest])
+        while True:
+            try:
+                batch = await self._next_batch()
+            except StopAsyncIteration:
+                return
+            yield DispatchResults([batch])
+
+    async def _next_batch(self) -> Batch:
+        """The next finished batch; StopAsyncIteration at the end, `DispatchError` after a
+        halt."""
         try:
-            self._current = await self._batches.receive()
+            return await self._batches.receive()
         except trio.EndOfChannel:
             if self.halted is None:
                 raise StopAsyncIteration from None
             halted, self.halted = self.halted, None
             unsent = _in_batch_order(self._runner.unfinished(halted))
             raise DispatchError(halted.reason, halted.batch_ref, unsent) from halted.reason
-        self._position = 1
-        return self._current[0]
 
 
 @asynccontextmanager
@@ -135,10 +158,10 @@ async def dispatch_stream(
     runner = _runner(
         items, executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
     )
-    send, receive = trio.open_memory_channel[list[Item]](0)
+    send, receive = trio.open_memory_channel[Batch](0)
     stream = ResultStream(receive, runner)
 
-    async def hand_on(ref: int, batch: list[Item]) -> None:
+    async def hand_on(ref: int, batch: Batch) -> None:
         await send.send(batch)
 
     async def produce() -> None:
@@ -181,7 +204,8 @@ async def call_batch(
         return []
     run_context = context if context is not None else Context.new()
     with _session_of(run_context, context):
-        return await execute_batch(executor, 1, Batch.of_values(values), run_context, checked)
+        done = await execute_batch(executor, 1, Batch.of_values(values), run_context, checked)
+    return done.items()
 
 
 def _session_of(context: Context, given: Context | None) -> AbstractContextManager[None]:
@@ -189,8 +213,8 @@ def _session_of(context: Context, given: Context | None) -> AbstractContextManag
     return own_session(context.session_id) if given is None else nullcontext()
 
 
-def _in_batch_order(batches: list[tuple[int, list[Item]]]) -> list[Item]:
-    return [item for _, batch in sorted(batches, key=lambda entry: entry[0]) for item in batch]
+def _in_batch_order(batches: list[tuple[int, Batch]]) -> DispatchResults:
+    return DispatchResults(batch for _, batch in sorted(batches, key=lambda entry: entry[0]))
 
 
 def _runner(

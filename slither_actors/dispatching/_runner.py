@@ -42,7 +42,7 @@ class Halted(Exception):
         self.reason = reason
         self.batch_ref = batch_ref
         self.item_id = item_id  # the first item of the batch (or half) that failed
-        self.completed: list[Item] = []  # items of the halted batch that did complete
+        self.completed: list[Batch] = []  # parts of the halted batch that did complete
         super().__init__(describe(reason))
 
 
@@ -56,8 +56,9 @@ class Receiver(Protocol):
     def receive_nowait(self) -> Any: ...
 
 
-# Takes a finished batch's ref and items; batches come in ref order under `Ordering.PRESERVE`.
-Emit = Callable[[int, list[Item]], Awaitable[None]]
+# Takes a finished batch's ref and its results, as columns; batches come in ref order under
+# `Ordering.PRESERVE`.
+Emit = Callable[[int, Batch], Awaitable[None]]
 
 
 @attrs.define(eq=False)
@@ -89,7 +90,7 @@ class Runner:
     _next_ref: int = 1
     _next_to_emit: int = 1
     _unemitted: int = 0
-    _finished: dict[int, list[Item]] = attrs.Factory(dict)
+    _finished: dict[int, Batch] = attrs.Factory(dict)
     _window: Signal = attrs.Factory(Signal)
     _emit: Emit | None = None
     _emitting: bool = False
@@ -120,12 +121,12 @@ class Runner:
                 raise
             raise _first(halted) from None
 
-    def unfinished(self, halted: Halted | None = None) -> list[tuple[int, list[Item]]]:
-        """Batches that completed but were not handed on, as ``(ref, items)``, with the
-        items of the ``halted`` batch that completed before it halted."""
+    def unfinished(self, halted: Halted | None = None) -> list[tuple[int, Batch]]:
+        """Batches that completed but were not handed on, as ``(ref, results)``, with the
+        results of the ``halted`` batch that completed before it halted."""
         batches = list(self._finished.items())
         if halted is not None and halted.completed:
-            batches.append((halted.batch_ref, halted.completed))
+            batches.append((halted.batch_ref, Batch.concat(halted.completed)))
         return batches
 
     # --- lanes ----------------------------------------------------------------------------
@@ -237,7 +238,7 @@ class Runner:
         self._ready.extend(Batch.of_items(batch) for batch in self._batcher.flush())
         self._held = 0
 
-    async def _hand_on(self, ref: int, done: list[Item]) -> None:
+    async def _hand_on(self, ref: int, done: Batch) -> None:
         # A batch stays in `_finished` until the hand-over is through, so that a run halted
         # meanwhile still counts it among the completed (`unfinished`).
         self._finished[ref] = done
@@ -269,7 +270,7 @@ class Runner:
 
     # --- one batch, under the policy ------------------------------------------------------
 
-    async def _process(self, ref: int, batch: Batch) -> list[Item]:
+    async def _process(self, ref: int, batch: Batch) -> Batch:
         policy = self.policy
         if isinstance(policy, Retry):
             return await self._retry(ref, batch, policy, 1)
@@ -278,7 +279,7 @@ class Runner:
         except Exception as error:
             return self._failed(policy, ref, batch, error, 1)
 
-    async def _retry(self, ref: int, batch: Batch, policy: Retry, attempt: int) -> list[Item]:
+    async def _retry(self, ref: int, batch: Batch, policy: Retry, attempt: int) -> Batch:
         while True:
             try:
                 return await self._execute(ref, batch, attempt)
@@ -292,9 +293,9 @@ class Runner:
                     try:
                         second = await self._retry(ref, back, policy, attempt)
                     except Halted as halted:
-                        halted.completed[:0] = first  # the first half did complete
+                        halted.completed.insert(0, first)  # the first half did complete
                         raise
-                    return first + second
+                    return Batch.concat([first, second])
                 if attempt >= policy.max_attempts:
                     return self._failed(policy.then, ref, batch, error, attempt)
                 await trio.sleep(policy.backoff.delay(attempt))
@@ -307,20 +308,20 @@ class Runner:
         batch: Batch,
         error: BaseException,
         attempts: int,
-    ) -> list[Item]:
+    ) -> Batch:
         if isinstance(policy, Skip):
             marks = {"skipped": True, "error": describe(error), "attempts": attempts}
-            return [item.put_meta(marks) for item in batch.items()]
+            return batch.with_meta(marks)
         if isinstance(policy, Route):
             try:
-                return [policy.function(item, error) for item in batch.items()]
+                return Batch.of_items([policy.function(item, error) for item in batch.items()])
             except Exception as route_error:  # the route itself failed: nowhere to go
                 route_error.__context__ = error
                 raise Halted(route_error, ref, batch.ids[0]) from None
         assert isinstance(policy, Halt)
         raise Halted(error, ref, batch.ids[0])
 
-    async def _execute(self, ref: int, batch: Batch, attempt: int) -> list[Item]:
+    async def _execute(self, ref: int, batch: Batch, attempt: int) -> Batch:
         return await execute_batch(self.executor, ref, batch, self.context, self.timeout, attempt)
 
 
@@ -331,8 +332,8 @@ async def execute_batch(
     context: Context,
     timeout: float | None,
     attempt: int = 1,
-) -> list[Item]:
-    """Run one batch through ``executor``: its result items, under a telemetry span.
+) -> Batch:
+    """Run one batch through ``executor``: its results as columns, under a telemetry span.
 
     Raises what the executor raised, or `BatchLengthError` when it returned a different
     number of results than the batch had items.
@@ -355,7 +356,7 @@ async def execute_batch(
 
 async def _call(
     executor: Executor, ref: int, batch: Batch, context: Context, timeout: float | None
-) -> list[Item]:
+) -> Batch:
     execute_payloads = getattr(executor, "execute_payloads", None)
     if execute_payloads is not None:
         results = await execute_payloads(batch.payloads, context, timeout)
@@ -364,7 +365,7 @@ async def _call(
     if type(results) is not list or len(results) != len(batch):
         got = len(results) if isinstance(results, list) else type(results).__name__
         raise BatchLengthError(executor.name, ref, len(batch), got)
-    return batch.results(results)
+    return batch.with_payloads(results)
 
 
 def _first(group: BaseExceptionGroup[Halted]) -> Halted:

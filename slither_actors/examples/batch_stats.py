@@ -24,6 +24,7 @@ baselines (`batch_stats_threads`) make the same four passes.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import slither_actors as sa
@@ -105,6 +106,7 @@ async def _one_pass(
     context = sa.Context.new(session_id=f"batch_stats {label}")
     with sa.telemetry.capture(_BATCH_ENDS) as batch_ends:
         started = time.perf_counter()
+        results: Sequence[sa.Item]
         if streamed:
             results = await _in_completion_order(data, strategy, context)
         else:
@@ -178,7 +180,7 @@ def _neighbours(data: Datasets, strategy: sa.BatchStrategy) -> int:
     return count
 
 
-def _overtaken(data: Datasets, results: list[sa.Item]) -> int:
+def _overtaken(data: Datasets, results: Sequence[sa.Item]) -> int:
     """How many datasets were handed over after one that came later in the input."""
     position = {dataset["name"]: index for index, dataset in enumerate(data.datasets)}
     latest, count = -1, 0

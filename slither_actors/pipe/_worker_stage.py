@@ -12,6 +12,7 @@ from slither_actors import telemetry
 from slither_actors.config import Ordering, settings_in_use
 from slither_actors.context import Context
 from slither_actors.dispatching import Halt, Retry, Route, Skip, ToolExecutor, WorkerExecutor
+from slither_actors.dispatching._batch import Batch
 from slither_actors.dispatching._executors import PayloadExecutor
 from slither_actors.dispatching._policies import ErrorPolicy, describe
 from slither_actors.dispatching._runner import Halted, Runner
@@ -112,10 +113,10 @@ class WorkerStageActor(StageActor):
             self.run.halt(stage.name, halted.item_id, halted.reason)
             await trio.sleep_forever()  # the halt cancels the run, this task included
 
-    async def _emit(self, ref: int, items: list[Item]) -> None:
+    async def _emit(self, ref: int, batch: Batch) -> None:
         name, outbox = self.stage.name, self._outbox
         assert outbox is not None
-        for item in items:
+        for item in batch.items():
             original = self.in_hand.pop(item.id, item)
             self.started.discard(item.id)
             if item.meta.get("skipped") and not original.meta.get("skipped"):

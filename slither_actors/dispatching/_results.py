@@ -38,8 +38,8 @@ class DispatchResults(Sequence[Item]):
     __slots__ = ("_batches", "_starts")
 
     def __init__(self, batches: Iterable[Batch] = ()) -> None:
-        self._batches = [batch for batch in batches if len(batch)]
-        lengths = itertools.accumulate(len(batch) for batch in self._batches)
+        self._batches = [batch for batch in batches if batch.payloads]
+        lengths = itertools.accumulate(len(batch.payloads) for batch in self._batches)
         self._starts = [0, *lengths]  # where each batch starts, then the total
 
     def __len__(self) -> int:

@@ -132,10 +132,39 @@ class Runner:
     # --- lanes ----------------------------------------------------------------------------
 
     async def _lane(self) -> None:
-        while (taken := await self._take()) is not None:
+        # The common case runs inline: a payload executor, no retries, nobody listening to
+        # batch spans. Each coroutine level left out saves its frame on every await.
+        execute_payloads = getattr(self.executor, "execute_payloads", None)
+        plain = not isinstance(self.policy, Retry)
+        while (taken := self._take_at_once() or await self._take()) is not None:
             ref, batch = taken
-            done = await self._process(ref, batch)
+            if plain and execute_payloads is not None and not telemetry.is_observed(_BATCH_SPAN):
+                try:
+                    results = await execute_payloads(batch.payloads, self.context, self.timeout)
+                    done = _results_of(self.executor, ref, batch, results)
+                except Exception as error:
+                    done = self._failed(self.policy, ref, batch, error, 1)
+            else:
+                done = await self._process(ref, batch)
             await self._hand_on(ref, done)
+
+    def _take_at_once(self) -> tuple[int, Batch] | None:
+        """The next batch if it can be had without waiting (the window has room, and a
+        batch is cut or a list's slice makes one); else None, and `_take` waits."""
+        if self._unemitted >= self.max_in_flight:
+            return None
+        if not self._ready:
+            if self._source is None or self._exhausted or self._pending:
+                return None
+            if not isinstance(self.strategy, FixedBatch):
+                return None
+            self._cut_slice(self._source, self.strategy.batch_size)
+            if not self._ready:
+                return None
+        ref = self._next_ref
+        self._next_ref += 1
+        self._unemitted += 1
+        return ref, self._ready.popleft()
 
     async def _take(self) -> tuple[int, Batch] | None:
         while True:
@@ -170,12 +199,7 @@ class Runner:
         source = self._source
         assert source is not None
         if isinstance(self.strategy, FixedBatch) and not self._pending:
-            # The common case in bulk: a slice of the input becomes a batch at once.
-            chunk = list(itertools.islice(source, self.strategy.batch_size))
-            if chunk:
-                self._ready.append(Batch.of_values(chunk))
-            if len(chunk) < self.strategy.batch_size:
-                self._exhausted = True
+            self._cut_slice(source, self.strategy.batch_size)
             return
         while not self._ready and not self._exhausted:
             try:
@@ -184,6 +208,14 @@ class Runner:
                 self._end_of_input()
             else:
                 self._add(value)
+
+    def _cut_slice(self, source: Iterator[Any], size: int) -> None:
+        """The common case in bulk: a slice of a sync input becomes a batch at once."""
+        chunk = list(itertools.islice(source, size))
+        if chunk:
+            self._ready.append(Batch.of_values(chunk))
+        if len(chunk) < size:
+            self._exhausted = True
 
     async def _cut_received(self, source: Receiver) -> None:
         while not self._ready and not self._exhausted:
@@ -362,7 +394,12 @@ async def _call(
         results = await execute_payloads(batch.payloads, context, timeout)
     else:
         results = await executor.execute(batch.items(), context, timeout)
-    if type(results) is not list or len(results) != len(batch):
+    return _results_of(executor, ref, batch, results)
+
+
+def _results_of(executor: Executor, ref: int, batch: Batch, results: Any) -> Batch:
+    """The batch's results, if the executor returned one per item; else `BatchLengthError`."""
+    if type(results) is not list or len(results) != len(batch.payloads):
         got = len(results) if isinstance(results, list) else type(results).__name__
         raise BatchLengthError(executor.name, ref, len(batch), got)
     return batch.with_payloads(results)

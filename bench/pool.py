@@ -128,6 +128,11 @@ async def raw_round(workload: str, items: int, passes: int = PASSES) -> list[flo
         await close_raw_workers(processes)
 
 
+# The parent's CPU seconds (time.process_time: every thread of this process) of each timed
+# pass, in the order the passes ran, so that a report can show the tax per item itself.
+CPU_SECONDS: list[float] = []
+
+
 async def timed_passes(
     passes: int,
     items: int,
@@ -139,10 +144,11 @@ async def timed_passes(
     for _ in range(passes):
         work = iter(batches(items))
         results: list[int] = []
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         async with trio.open_nursery() as nursery:
             start(nursery, work, results)
         rates.append(items / (time.perf_counter() - began))
+        CPU_SECONDS.append(time.process_time() - cpu)
         assert len(results) == items
     return rates
 
@@ -232,9 +238,10 @@ def stdlib_round(
         list(mapper(function, range(WORKERS * 4), chunksize=1))  # start the workers first
         rates = []
         for _ in range(passes):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             results = list(mapper(function, range(items), chunksize=BATCH))
             rates.append(len(results) / (time.perf_counter() - start))
+            CPU_SECONDS.append(time.process_time() - cpu)
         samples = []
         for number in range(trips):
             start = time.perf_counter()

@@ -28,7 +28,15 @@ from slither_actors.errors import NoRuntime
 from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import Pipe, check_pipe
 from slither_actors.pipe._local_stage import LocalStageActor
-from slither_actors.pipe._run import CHUNK, ErrorRecord, PipeResult, Run, empty_outputs
+from slither_actors.pipe._run import (
+    CHUNK,
+    Chunk,
+    ErrorRecord,
+    Exits,
+    PipeResult,
+    Run,
+    empty_outputs,
+)
 from slither_actors.pipe._stage_actors import RouterStageActor, StageActor
 from slither_actors.pipe._stages import LocalStage, RouterStage, Stage
 from slither_actors.pipe._worker_stage import WorkerStageActor
@@ -68,8 +76,8 @@ async def run_pipe(
     outputs = result.outputs
     async with _open_run(pipe, inputs, session_id, metadata, result) as run:
         async for chunk in run.exits:
-            for output, item in chunk:
-                outputs[output].append(item)
+            for output, items in chunk:
+                outputs[output] += items
     return result
 
 
@@ -79,8 +87,7 @@ class PipeStream:
 
     _run: Run
     _result: PipeResult
-    _chunk: list[tuple[str, Item]] = attrs.Factory(list)
-    _position: int = 0
+    _pairs: Iterator[tuple[str, Item]] = attrs.Factory(lambda: iter(()))
 
     @property
     def errors(self) -> list[ErrorRecord]:
@@ -91,14 +98,14 @@ class PipeStream:
         return self
 
     async def __anext__(self) -> tuple[str, Item]:
-        if self._position >= len(self._chunk):
+        pair = next(self._pairs, None)
+        while pair is None:
             try:
-                self._chunk = await self._run.exits.receive()
+                chunk = await self._run.exits.receive()
             except trio.EndOfChannel:
                 raise StopAsyncIteration from None
-            self._position = 0
-        pair = self._chunk[self._position]
-        self._position += 1
+            self._pairs = pairs(chunk)
+            pair = next(self._pairs, None)
         return pair
 
 
@@ -217,7 +224,7 @@ async def feed(run: Run, inputs: Inputs) -> None:
     values = iter(inputs)
     with run.feed:
         while chunk := list(itertools.islice(values, CHUNK)):
-            await run.feed.send([entering(value) for value in chunk])
+            await run.feed.send(entered(chunk))
 
 
 async def _read(inputs: AsyncIterable[Any], read: trio.MemorySendChannel[Item]) -> None:
@@ -244,6 +251,21 @@ async def feed_from(
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
                 await run.feed.send(chunk)
+
+
+def pairs(exits: Exits) -> Iterator[tuple[str, Item]]:
+    """The ``(output, item)`` pairs of a chunk of exits, in the order the items left."""
+    return itertools.chain.from_iterable(
+        zip(itertools.repeat(output), items) for output, items in exits
+    )
+
+
+def entered(values: list[Any]) -> Chunk:
+    """Input values as they enter a pipe (see `entering`): plain payloads are wrapped in
+    one go, with no Python call per value for the check."""
+    if Item in map(type, values):
+        return [entering(value) for value in values]
+    return Item.wrap_many(values)
 
 
 def entering(value: Any) -> Item:

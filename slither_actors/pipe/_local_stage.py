@@ -1,9 +1,19 @@
 """The actor of a local stage: the stage's handler run in the parent on each item, one or
-several at a time, or its batch handler on a few items at once."""
+several at a time, or its batch handler on a few items at once.
+
+A sync handler that keeps to one item at a time runs over a whole chunk in one C-level
+``map``, with no await and no bookkeeping per item; what it returns is looked at once per
+chunk (the set of the outcomes' types), and plain new payloads become the chunk's result
+items in one more ``map``. Only an outcome that is not a plain payload (`SkipItem`,
+`RouteTo`, `FailItem`, an `Item`, an awaitable) or a handler that raises is dealt with on
+its own; the handler then goes on from the next item.
+"""
 
 from __future__ import annotations
 
 import inspect
+import itertools
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -13,7 +23,7 @@ from slither_actors import telemetry
 from slither_actors.dispatching import Retry
 from slither_actors.errors import ItemFailed
 from slither_actors.item import DEFAULT_ROUTE, Item
-from slither_actors.pipe._run import Outbox
+from slither_actors.pipe._run import Chunk, Outbox
 from slither_actors.pipe._stage_actors import STAGE_SPAN, StageActor
 from slither_actors.pipe._stages import Cardinality, FailItem, LocalStage, RouteTo, SkipItem
 
@@ -25,10 +35,20 @@ class LocalStageActor(StageActor):
     """Runs the stage's handler on each item (or its batch handler on a few at once)."""
 
     spec: LocalStage = attrs.field(init=False)  # the stage, as the local stage it is
+    # Whether the handler runs over a whole chunk at once: sync, one item at a time, one
+    # result per item. Turned off for good once it returns an awaitable.
+    by_chunk: bool = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         assert isinstance(self.stage, LocalStage)
-        self.spec = self.stage
+        spec = self.spec = self.stage
+        self.by_chunk = (
+            spec.handler is not None
+            and not spec.in_thread
+            and spec.concurrency == 1
+            and spec.cardinality is Cardinality.ONE
+            and not inspect.iscoroutinefunction(spec.handler)
+        )
 
     async def consume(self) -> None:
         if self.spec.batch_handler is not None:
@@ -55,72 +75,59 @@ class LocalStageActor(StageActor):
             async for item in dealt:
                 await self.handle_one(item, outbox)
 
+    async def handle_chunk(self, chunk: Chunk, outbox: Outbox) -> None:
+        if not self.by_chunk or telemetry.is_observed(STAGE_SPAN):
+            await super().handle_chunk(chunk, outbox)
+            return
+        handler = self.spec.handler
+        assert handler is not None
+        if self.spec.takes == "payload":
+            calls: Callable[[int], Any] = _payload_calls(handler, chunk)
+        else:
+            calls = _item_calls(handler, chunk, self.run.stage_contexts[self.stage.name])
+        total = len(chunk)
+        while self.handed < total:
+            start = self.handed
+            outcomes: list[Any] = []
+            failure: Exception | None = None
+            try:
+                # A handler that raises stops the map there; what came before is kept.
+                outcomes.extend(calls(start))
+            except Exception as error:
+                failure = error
+            # Each pass makes progress (an outcome or a failure), or the loop would spin.
+            assert outcomes or failure is not None
+            self.begun = start + len(outcomes) + (failure is not None)
+            await self._settle(chunk, start, outcomes, outbox, retried=True)
+            if failure is not None:
+                await self._after_error(chunk[self.handed], failure, 1, outbox)
+                self.handed += 1
+
     async def _consume_batches(self) -> None:
         outbox = self.new_outbox()
         size = self.spec.batch_size
-        while (chunk := await self.next_chunk()) is not None:
+        while (chunk := await self.take_chunk()) is not None:
             for start in range(0, len(chunk), size):
-                batch = chunk[start : start + size]
-                self.started.update(item.id for item in batch)
+                self.begun = min(start + size, len(chunk))
                 if telemetry.is_observed(STAGE_SPAN):
                     metadata = {"pipe": self.run.pipe.name(), "stage": self.stage.name}
-                    with telemetry.span(STAGE_SPAN, {**metadata, "size": len(batch)}):
-                        await self._handle_batch(batch, outbox)
+                    with telemetry.span(STAGE_SPAN, {**metadata, "size": self.begun - start}):
+                        await self._handle_batch(chunk, start, outbox)
                 else:
-                    await self._handle_batch(batch, outbox)
-                for item in batch:
-                    del self.in_hand[item.id]
-                    self.started.discard(item.id)
+                    await self._handle_batch(chunk, start, outbox)
+            self.holding = []
             await outbox.flush()
 
-    async def handle(self, item: Item, outbox: Outbox) -> None:
-        attempt = 1
-        while True:
-            try:
-                outcome = await self._call(item)
-            except Exception as error:
-                if not await self._retrying(error, attempt):
-                    await self.failed(item, error, outbox, attempt)
-                    return
-                attempt += 1
-                continue
-            if isinstance(outcome, FailItem):
-                rejection = _as_error(outcome)
-                if await self._retrying(rejection, attempt):
-                    attempt += 1
-                    continue
-                await self.failed(item, rejection, outbox, attempt)
-                return
-            await self._hand_on(item, outcome, outbox)
-            return
-
-    async def _retrying(self, error: BaseException, attempt: int) -> bool:
-        """Whether to try again after ``error`` (having waited the backoff if so)."""
-        policy = self.policy
-        if not isinstance(policy, Retry) or not policy.retries(error):
-            return False
-        if attempt >= policy.max_attempts:
-            return False
-        await trio.sleep(policy.backoff.delay(attempt))
-        return True
-
-    async def _call(self, item: Item) -> Any:
-        handler = self.spec.handler
-        assert handler is not None
-        context = self.run.stage_contexts[self.stage.name]
-        if self.spec.in_thread:
-            return await trio.to_thread.run_sync(handler, item, context)
-        outcome = handler(item, context)
-        if inspect.iscoroutine(outcome) or hasattr(type(outcome), "__await__"):
-            outcome = await outcome
-        return outcome
-
-    async def _handle_batch(self, batch: list[Item], outbox: Outbox) -> None:
+    async def _handle_batch(self, chunk: Chunk, start: int, outbox: Outbox) -> None:
+        """Run the batch handler on ``chunk[start:begun]`` and settle what it returns."""
         batch_handler = self.spec.batch_handler
         assert batch_handler is not None
-        context = self.run.stage_contexts[self.stage.name]
+        batch = chunk[start : self.begun]
         try:
-            outcomes = batch_handler(batch, context)
+            if self.spec.takes == "payload":
+                outcomes = batch_handler([item.payload for item in batch])
+            else:
+                outcomes = batch_handler(batch, self.run.stage_contexts[self.stage.name])
             if inspect.isawaitable(outcomes):
                 outcomes = await outcomes
             if not isinstance(outcomes, list) or len(outcomes) != len(batch):
@@ -130,12 +137,106 @@ class LocalStageActor(StageActor):
         except Exception as error:
             for item in batch:
                 await self.failed(item, error, outbox)
+                self.handed += 1
             return
-        for item, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, FailItem):
-                await self.failed(item, _as_error(outcome), outbox)
+        await self._settle(chunk, start, outcomes, outbox, retried=False)
+
+    async def _settle(
+        self, chunk: Chunk, start: int, outcomes: list[Any], outbox: Outbox, *, retried: bool
+    ) -> None:
+        """Hand on what the handler made of ``chunk[start:]``, one outcome per item, and
+        move `handed` past them. Plain payloads go on together; the others one by one,
+        a `FailItem` retried under a `Retry` policy if ``retried`` (a handler's, not a
+        batch handler's), and an awaitable awaited if ``retried``."""
+        if not outcomes:
+            return
+        if self.spec.cardinality is Cardinality.ONE and _all_plain(outcomes, retried):
+            outbox.pass_on(_results(chunk[start : start + len(outcomes)], outcomes))
+            self.handed = start + len(outcomes)
+            return
+        plain: list[Any] = []  # outcomes of a run of items, from ``handed``, not sent on yet
+        for position, outcome in enumerate(outcomes, start):
+            kind = type(outcome)
+            if self.spec.cardinality is Cardinality.ONE and not _special(kind, retried):
+                plain.append(outcome)
+                continue
+            if plain:
+                outbox.pass_on(_results(chunk[self.handed : position], plain))
+                plain = []
+            self.handed = position
+            item = chunk[position]
+            if retried and hasattr(kind, "__await__"):
+                self.by_chunk = False  # an async handler: from now on, one item at a time
+                try:
+                    outcome = await outcome
+                except Exception as error:
+                    await self._after_error(item, error, 1, outbox)
+                else:
+                    await self._after_outcome(item, outcome, outbox)
+            elif isinstance(outcome, FailItem):
+                if retried:
+                    await self._after_error(item, _as_error(outcome), 1, outbox)
+                else:
+                    await self.failed(item, _as_error(outcome), outbox)
             else:
                 await self._hand_on(item, outcome, outbox)
+            self.handed = position + 1
+        if plain:
+            end = self.handed + len(plain)
+            outbox.pass_on(_results(chunk[self.handed : end], plain))
+            self.handed = end
+
+    async def handle(self, item: Item, outbox: Outbox) -> None:
+        try:
+            outcome = await self._outcome(item)
+        except Exception as error:
+            await self._after_error(item, error, 1, outbox)
+            return
+        await self._after_outcome(item, outcome, outbox)
+
+    async def _after_outcome(self, item: Item, outcome: Any, outbox: Outbox) -> None:
+        """Hand on ``outcome``, what the handler returned for ``item`` at its first try, or
+        deal with its failure if it is a `FailItem`."""
+        if isinstance(outcome, FailItem):
+            await self._after_error(item, _as_error(outcome), 1, outbox)
+        else:
+            await self._hand_on(item, outcome, outbox)
+
+    async def _after_error(
+        self, item: Item, error: BaseException, attempt: int, outbox: Outbox
+    ) -> None:
+        """``item`` failed with ``error`` at ``attempt``: try it again while the policy
+        says so (after its backoff), else apply the policy."""
+        policy = self.policy
+        while isinstance(policy, Retry) and policy.retries(error) and attempt < policy.max_attempts:
+            await trio.sleep(policy.backoff.delay(attempt))
+            attempt += 1
+            try:
+                outcome = await self._outcome(item)
+            except Exception as again:
+                error = again
+                continue
+            if isinstance(outcome, FailItem):
+                error = _as_error(outcome)
+                continue
+            await self._hand_on(item, outcome, outbox)
+            return
+        await self.failed(item, error, outbox, attempt)
+
+    async def _outcome(self, item: Item) -> Any:
+        """What the handler returns for ``item`` (awaited, if it is an awaitable)."""
+        handler = self.spec.handler
+        assert handler is not None
+        if self.spec.takes == "payload":
+            arguments: tuple[Any, ...] = (item.payload,)
+        else:
+            arguments = (item, self.run.stage_contexts[self.stage.name])
+        if self.spec.in_thread:
+            return await trio.to_thread.run_sync(handler, *arguments)
+        outcome = handler(*arguments)
+        if hasattr(type(outcome), "__await__"):
+            outcome = await outcome
+        return outcome
 
     async def _routed(self, item: Item, destination: str, moved: Item, outbox: Outbox) -> None:
         """Send ``moved`` to ``destination``; one the stage cannot reach fails ``item``."""
@@ -179,8 +280,42 @@ class LocalStageActor(StageActor):
             outbox.forward(item.update_payload(outcome))
 
 
-# What a handler may return besides a plain new payload.
+# What a handler may return besides a plain new payload (and `FailItem`).
 _SPECIAL = frozenset({SkipItem, RouteTo, Item})
+
+
+def _special(kind: type, retried: bool) -> bool:
+    """Whether an outcome of type ``kind`` is more than a new payload (an awaitable is,
+    from a handler whose awaitables are awaited)."""
+    return (
+        kind in _SPECIAL or issubclass(kind, FailItem) or (retried and hasattr(kind, "__await__"))
+    )
+
+
+def _all_plain(outcomes: list[Any], retried: bool) -> bool:
+    """Whether every outcome is a plain new payload: one look per type, not per outcome."""
+    return not any(_special(kind, retried) for kind in set(map(type, outcomes)))
+
+
+def _payload_calls(handler: Callable[[Any], Any], chunk: Chunk) -> Callable[[int], Any]:
+    """The handler's outcomes for the payloads of ``chunk`` from a position on, lazily."""
+    payloads = [item.payload for item in chunk]
+    return lambda start: map(handler, payloads[start:] if start else payloads)
+
+
+def _item_calls(
+    handler: Callable[[Item, Any], Any], chunk: Chunk, context: Any
+) -> Callable[[int], Any]:
+    """The handler's outcomes for the items of ``chunk`` from a position on, lazily."""
+    return lambda start: map(handler, chunk[start:] if start else chunk, itertools.repeat(context))
+
+
+def _results(items: Chunk, payloads: list[Any]) -> Chunk:
+    """``items`` with new ``payloads``: the same ids and metas, the default route (which
+    every item of an inbox has), made in one C-level map."""
+    ids = [item.id for item in items]
+    metas = [item.meta for item in items]
+    return list(map(Item, ids, payloads, metas, itertools.repeat(DEFAULT_ROUTE)))
 
 
 def _child(parent: Item, value: Any) -> Item:

@@ -9,10 +9,15 @@ done. The run owns the channels, not the stage actors, so a stage actor that cra
 is restarted finds its inbox as it was. Each producer holds its own clone of the channels
 it sends on; an inbox ends when all its producers are done, and the run ends when every
 clone of the exit channel is closed.
+
+Every item in an inbox has the default route: a route to a later stage ends there (see
+`Outbox.send_to`). So a stage that keeps an item's id and meta can send a whole chunk of
+results on at once (`Outbox.pass_on`), with no look at each item's route.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, MutableSequence
 from typing import Any
 
@@ -34,7 +39,9 @@ CHUNK = 64  # items that travel together, at most
 FLUSH_AFTER = 0.005  # seconds an item may wait in an outbox while its stage works on
 
 Chunk = list[Item]
-Exits = list[tuple[str, Item]]
+# What leaves the pipe, in the order it left: runs of items, each with the output they
+# leave through.
+Exits = list[tuple[str, list[Item]]]
 
 
 @attrs.frozen
@@ -191,11 +198,12 @@ class Run:
             self.halted.__cause__ = error
         self.cancel_scope.cancel()
 
-    def routes_of(self, stage: RouterStage, item: Item) -> str:
-        """The destination of ``item`` at the router ``stage``: the first route whose
+    def routes_of(self, stage: RouterStage, value: Any) -> str:
+        """The destination at the router ``stage`` of the item that ``value`` stands for (the
+        item, or its payload, as the stage's predicates take): the first route whose
         predicate holds, else the ``default`` output."""
         for predicate, destination in stage.routes:
-            if predicate(item):
+            if predicate(value):
                 return destination
         return DEFAULT_OUTPUT
 
@@ -204,9 +212,10 @@ class Run:
 class Outbox:
     """What one stage has made and not sent yet, by destination, sent a chunk at a time.
 
-    `forward` and `send_to` only note an item; `flush` sends. The items noted and the
-    chunks being sent are known until they are through, so that a stage actor that
-    crashes can record them rather than lose them (`unsent`).
+    `forward` and `send_to` only note an item, `pass_on` and `send_all` a run of them;
+    `flush` sends. The items noted and the chunks being sent are known until they are
+    through, so that a stage actor that crashes can record them rather than lose them
+    (`unsent`).
     """
 
     run: Run
@@ -224,12 +233,19 @@ class Outbox:
     def forward(self, item: Item) -> None:
         """Send ``item`` on: where its route says, else to the next stage (after the last,
         to the ``default`` output)."""
-        if item.route != DEFAULT_ROUTE:
-            self.send_to(item.route, item)
-        elif self.following is None:
-            self._note_exit(DEFAULT_OUTPUT, item)
+        following = self.following
+        if item.route != DEFAULT_ROUTE or following is None:
+            self.send_to(item.route, item)  # after the last stage: the default output
+            return
+        # `_note`, inline: this runs for every item a worker stage sends on.
+        chunk = self.to_stages.get(following)
+        if chunk is None:
+            chunk = self.to_stages[following] = []
+        chunk.append(item)
+        if not self.count:
+            self._noted(1)
         else:
-            self._note(self.following, item)
+            self.count += 1
 
     def send_to(self, destination: str, item: Item) -> None:
         """Send ``item`` to ``destination``, an output (``default`` too) or a later stage
@@ -243,22 +259,66 @@ class Outbox:
                 destination, item if item.route == DEFAULT_ROUTE else item.with_route(DEFAULT_ROUTE)
             )
 
+    def pass_on(self, items: list[Item]) -> None:
+        """Send ``items``, each with the default route (as every item of an inbox has), to
+        the next stage (after the last, to the ``default`` output). The outbox keeps the
+        list itself: pass a list of your own, not one that is used again."""
+        if not items:
+            return
+        if self.following is None:
+            self._note_exits(DEFAULT_OUTPUT, items)
+        else:
+            self._note_all(self.following, items)
+
+    def send_all(self, destination: str, items: list[Item]) -> None:
+        """`send_to` for each of ``items``, which have the default route.
+
+        Like `pass_on`, it keeps ``items``, the list itself: pass a list of your own."""
+        if not items:
+            return
+        if destination not in self.run.pipe.output_names:
+            self._note_all(destination, items)
+        elif destination == DEFAULT_ROUTE:
+            self._note_exits(destination, items)
+        else:
+            self._note_exits(destination, routed(items, destination))
+
     def _note(self, stage: str, item: Item) -> None:
         chunk = self.to_stages.get(stage)
         if chunk is None:
             chunk = self.to_stages[stage] = []
         chunk.append(item)
-        self._noted()
+        self._noted(1)
+
+    def _note_all(self, stage: str, items: list[Item]) -> None:
+        chunk = self.to_stages.get(stage)
+        if chunk is None:
+            self.to_stages[stage] = items
+        else:
+            chunk += items
+        self._noted(len(items))
 
     def _note_exit(self, output: str, item: Item) -> None:
-        self.to_exits.append((output, item))
-        self._noted()
+        to_exits = self.to_exits
+        if to_exits and to_exits[-1][0] == output:
+            to_exits[-1][1].append(item)
+        else:
+            to_exits.append((output, [item]))
+        self._noted(1)
 
-    def _noted(self) -> None:
+    def _note_exits(self, output: str, items: list[Item]) -> None:
+        to_exits = self.to_exits
+        if to_exits and to_exits[-1][0] == output:
+            to_exits[-1][1].extend(items)
+        else:
+            to_exits.append((output, items))
+        self._noted(len(items))
+
+    def _noted(self, count: int) -> None:
         if not self.count:
             self.since = trio.current_time()
             self._first_noted.set()
-        self.count += 1
+        self.count += count
 
     async def keep_flushing(self) -> None:
         """Send what has waited `FLUSH_AFTER` seconds, however long the stage's work on
@@ -272,11 +332,23 @@ class Outbox:
                 await self.flush()
 
     async def flush(self) -> None:
-        """Send everything noted, a chunk per destination."""
+        """Send everything noted, a chunk per destination.
+
+        It waits only for what it must: another flush of this outbox, or a destination
+        with no room. Each wait through Trio's scheduler costs more than the work of a
+        light stage on a whole chunk, and the stage waits once a chunk anyway, for its
+        inbox."""
         if not self.count:
             return
-        async with self._sends:
+        sends = self._sends
+        try:
+            sends.acquire_nowait()
+        except trio.WouldBlock:
+            await sends.acquire()
+        try:
             await self._send_noted()
+        finally:
+            sends.release()
 
     async def _send_noted(self) -> None:
         if not self.count:  # another flush sent it while this one waited its turn
@@ -292,19 +364,34 @@ class Outbox:
             outgoing.append((self.links.exits, to_exits))
         self.sending.extend(chunk for _, chunk in outgoing)
         for channel, chunk in outgoing:
-            await channel.send(chunk)
+            try:
+                channel.send_nowait(chunk)
+            except trio.WouldBlock:  # no room: backpressure, a chunk at a time
+                await channel.send(chunk)
             self.sending = [each for each in self.sending if each is not chunk]
         delivered = self.run.delivered
-        for output, _ in to_exits:
-            delivered[output] = delivered.get(output, 0) + 1
+        for output, items in to_exits:
+            delivered[output] = delivered.get(output, 0) + len(items)
 
     def unsent(self) -> list[Item]:
         """Every item noted or being sent, not yet through."""
         items = [item for chunk in self.to_stages.values() for item in chunk]
-        items += [item for _, item in self.to_exits]
+        items += [item for _, run in self.to_exits for item in run]
         for chunk in self.sending:
-            items += [entry[1] if isinstance(entry, tuple) else entry for entry in chunk]
+            for entry in chunk:
+                if isinstance(entry, tuple):  # a run of items leaving the pipe
+                    items += entry[1]
+                else:
+                    items.append(entry)
         return items
+
+
+def routed(items: list[Item], route: str) -> list[Item]:
+    """``items`` with the route ``route`` (made in one C-level map: no Python loop)."""
+    ids = [item.id for item in items]
+    payloads = [item.payload for item in items]
+    metas = [item.meta for item in items]
+    return list(map(Item, ids, payloads, metas, itertools.repeat(route)))
 
 
 def empty_outputs(pipe: type[Pipe]) -> dict[str, list[Item]]:

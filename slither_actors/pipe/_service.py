@@ -23,7 +23,7 @@ from slither_actors.context import Context
 from slither_actors.core import ChildSpec, ExitReason, Reason
 from slither_actors.errors import PipeError
 from slither_actors.item import Item
-from slither_actors.pipe._api import entering, feed_from, running
+from slither_actors.pipe._api import entering, feed_from, pairs, running
 from slither_actors.pipe._definition import Pipe, check_pipe
 from slither_actors.pipe._run import ErrorRecord, Run
 from slither_actors.workers import own_session
@@ -164,7 +164,7 @@ async def _serve(
         async with running(run, functools.partial(feed_from, run, reader)):
             task_status.started(service)
             async for chunk in run.exits:
-                for output, item in chunk:
+                for output, item in pairs(chunk):
                     await deliver(output, item)
     except PipeError as error:
         service.error = error

@@ -5,11 +5,20 @@ what it makes into an `Outbox`, and stops once the inbox has ended, closing the 
 it sent on. If the actor crashes, nothing it held vanishes: the items it was working on,
 and those it had made but not sent, become error records; the items it had taken but not
 begun go back to the run, for its restarted self to take first, before its inbox.
+
+A stage that works through a chunk in order keeps count of it with two numbers, not per
+item: the chunk's items before ``begun`` have been begun, those before ``handed`` have been
+handed on (to the outbox, or to the records). Work done with no await in between, such as
+a router's predicates over a whole chunk, then costs no bookkeeping per item: no other
+task runs, so no crash can come, until the stage awaits again.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import itertools
+import operator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import attrs
 import trio
@@ -19,7 +28,7 @@ from slither_actors.core import Actor, ExitReason, Reason
 from slither_actors.dispatching import Halt, Retry, Skip
 from slither_actors.dispatching._policies import describe
 from slither_actors.item import Item
-from slither_actors.pipe._definition import StagePolicy, ToOutput
+from slither_actors.pipe._definition import DEFAULT_OUTPUT, StagePolicy, ToOutput
 from slither_actors.pipe._run import CHUNK, Chunk, Outbox, Run
 from slither_actors.pipe._stages import RouterStage, Stage
 
@@ -36,8 +45,14 @@ class StageActor(Actor):
 
     run: Run
     stage: Stage
-    in_hand: dict[int, Item] = attrs.Factory(dict)  # taken from the inbox, not yet handled
-    started: set[int] = attrs.Factory(set)  # of those, the ones being worked on
+    # Items taken one by one (a worker stage's, or those dealt to concurrent tasks): taken
+    # from the inbox and not yet handled, and of those, the ones being worked on.
+    in_hand: dict[int, Item] = attrs.Factory(dict)
+    started: set[int] = attrs.Factory(set)
+    # The chunk being worked through in order (see the module's docstring).
+    holding: Chunk = attrs.Factory(list)
+    begun: int = 0
+    handed: int = 0
     outboxes: list[Outbox] = attrs.Factory(list)
 
     async def init(self) -> None:
@@ -57,52 +72,77 @@ class StageActor(Actor):
         self.start_soon(outbox.keep_flushing)
         return outbox
 
-    async def next_chunk(self) -> Chunk | None:
-        """The next chunk of the inbox (what an earlier incarnation left first), noted as in
-        hand; None once the inbox has ended."""
+    async def _receive(self) -> Chunk | None:
+        """The next chunk (what an earlier incarnation left first); None once the inbox ends.
+
+        A chunk that is waiting is taken without a trip through Trio's scheduler, which
+        costs more than a light stage's work on it; the stage still waits whenever its
+        inbox is empty or the next one full, so a chain of bounded inboxes keeps it from
+        running far ahead of the others."""
         chunk = self.run.leftovers.pop(self.stage.name, None)
         if chunk is None:
+            inbox = self.run.inboxes[self.stage.name]
             try:
-                chunk = await self.run.inboxes[self.stage.name].receive()
+                try:
+                    chunk = inbox.receive_nowait()
+                except trio.WouldBlock:
+                    chunk = await inbox.receive()
             except trio.EndOfChannel:
                 return None
-        for item in chunk:
-            self.in_hand[item.id] = item
+        return chunk
+
+    async def take_chunk(self) -> Chunk | None:
+        """The next chunk, held to be worked through in order (none of it begun yet)."""
+        self.holding, self.begun, self.handed = [], 0, 0
+        chunk = await self._receive()
+        if chunk is not None:
+            self.holding = chunk
+        return chunk
+
+    async def next_chunk(self) -> Chunk | None:
+        """The next chunk, each item noted as in hand, for items handled out of order."""
+        chunk = await self._receive()
+        if chunk is not None:
+            for item in chunk:
+                self.in_hand[item.id] = item
         return chunk
 
     async def consume(self) -> None:
-        """Handle every item of the inbox, one after another."""
+        """Handle every chunk of the inbox, one after another."""
         outbox = self.new_outbox()
-        in_hand, started, handle = self.in_hand, self.started, self.handle
-        while (chunk := await self.next_chunk()) is not None:
-            if telemetry.is_observed(STAGE_SPAN):
-                for item in chunk:
-                    await self.handle_one(item, outbox)
-                await outbox.flush()
-                continue
-            for item in chunk:  # the same as handle_one, without a span: the hot path
-                started.add(item.id)
-                await handle(item, outbox)
-                del in_hand[item.id]
-                started.discard(item.id)
-                if outbox.count >= CHUNK:
-                    await outbox.flush()
+        while (chunk := await self.take_chunk()) is not None:
+            await self.handle_chunk(chunk, outbox)
+            self.holding = []
             await outbox.flush()
 
+    async def handle_chunk(self, chunk: Chunk, outbox: Outbox) -> None:
+        """Handle the items of ``chunk`` one after another (inside a stage span each when
+        someone listens), sending on what has gathered whenever a chunk is full."""
+        for position, item in enumerate(chunk):
+            self.begun = position + 1
+            await self.handle_in_span(item, outbox)
+            self.handed = position + 1
+            if outbox.count >= CHUNK:
+                await outbox.flush()
+
     async def handle_one(self, item: Item, outbox: Outbox) -> None:
-        """`handle` ``item`` (inside a stage span when someone listens), then send what has
-        gathered once a chunk is full (what waits longer goes out anyway: see `Outbox`)."""
+        """`handle` ``item``, one of those in hand, then send what has gathered once a chunk
+        is full (what waits longer goes out anyway: see `Outbox`)."""
         self.started.add(item.id)
+        await self.handle_in_span(item, outbox)
+        del self.in_hand[item.id]
+        self.started.discard(item.id)
+        if outbox.count >= CHUNK:
+            await outbox.flush()
+
+    async def handle_in_span(self, item: Item, outbox: Outbox) -> None:
+        """`handle` ``item``, inside a stage span when someone listens."""
         if telemetry.is_observed(STAGE_SPAN):
             metadata = {"pipe": self.run.pipe.name(), "stage": self.stage.name, "size": 1}
             with telemetry.span(STAGE_SPAN, metadata):
                 await self.handle(item, outbox)
         else:
             await self.handle(item, outbox)
-        del self.in_hand[item.id]
-        self.started.discard(item.id)
-        if outbox.count >= CHUNK:
-            await outbox.flush()
 
     async def handle(self, item: Item, outbox: Outbox) -> None:
         """Do this stage's work on ``item``, noting the results in ``outbox``."""
@@ -112,9 +152,13 @@ class StageActor(Actor):
         if isinstance(reason, ExitReason):
             return  # stopped (the run is over, or halted): nothing was lost by a crash
         because = f"the stage crashed: {describe(reason)}"
-        untouched = [item for item in self.in_hand.values() if item.id not in self.started]
+        holding = self.holding
+        untouched = holding[self.begun :]
+        untouched += [item for item in self.in_hand.values() if item.id not in self.started]
         if untouched:
             self.run.leftovers[self.stage.name] = untouched
+        for item in holding[self.handed : self.begun]:
+            self.run.record(self.stage.name, item, because)
         for item in self.in_hand.values():
             if item.id in self.started:
                 self.run.record(self.stage.name, item, because)
@@ -122,6 +166,7 @@ class StageActor(Actor):
             for item in outbox.unsent():
                 self.run.record(self.stage.name, item, because)
         self.in_hand.clear()
+        self.holding = []
 
     @property
     def policy(self) -> StagePolicy:
@@ -148,13 +193,71 @@ class StageActor(Actor):
 
 @attrs.define(eq=False)
 class RouterStageActor(StageActor):
-    """Sends each item to the first route whose predicate holds (else ``default``)."""
+    """Sends each item to the first route whose predicate holds (else ``default``).
+
+    Unobserved, a chunk's predicates run over the whole chunk at once, and its items go
+    to each destination together, in their order; a predicate that raises fails its item
+    alone. Observed, each item is routed inside a stage span of its own."""
+
+    spec: RouterStage = attrs.field(init=False)  # the stage, as the router it is
+
+    def __attrs_post_init__(self) -> None:
+        assert isinstance(self.stage, RouterStage)
+        self.spec = self.stage
+
+    async def handle_chunk(self, chunk: Chunk, outbox: Outbox) -> None:
+        if telemetry.is_observed(STAGE_SPAN):
+            await super().handle_chunk(chunk, outbox)
+            return
+        values: list[Any] = (
+            [item.payload for item in chunk] if self.spec.takes == "payload" else chunk
+        )
+        total = len(chunk)
+        while self.handed < total:
+            start = self.handed
+            destinations: list[str] = []
+            failure: Exception | None = None
+            try:
+                destinations.extend(self._choose(values[start:]))
+            except Exception as error:  # this item's predicate raised: it alone fails
+                failure = error
+            chosen = len(destinations)
+            assert chosen or failure is not None  # progress, or the loop would spin
+            self.begun = start + chosen + (failure is not None)
+            _send_by_destination(outbox, chunk[start : start + chosen], destinations)
+            self.handed = start + chosen
+            if failure is not None:
+                await self.failed(chunk[self.handed], failure, outbox)
+                self.handed += 1
+
+    def _choose(self, values: list[Any]) -> Iterator[str]:
+        """The destination of each of ``values``, lazily, in C where there is one route."""
+        routes = self.spec.routes
+        if len(routes) == 1:
+            ((predicate, destination),) = routes
+            pick = {True: destination, False: DEFAULT_OUTPUT}.__getitem__
+            return map(pick, map(operator.truth, map(predicate, values)))
+        return map(self.run.routes_of, itertools.repeat(self.spec), values)
 
     async def handle(self, item: Item, outbox: Outbox) -> None:
-        assert isinstance(self.stage, RouterStage)
+        value = item.payload if self.spec.takes == "payload" else item
         try:
-            destination = self.run.routes_of(self.stage, item)
+            destination = self.run.routes_of(self.spec, value)
         except Exception as error:
             await self.failed(item, error, outbox)
             return
         outbox.send_to(destination, item)
+
+
+def _send_by_destination(outbox: Outbox, items: list[Item], destinations: list[str]) -> None:
+    """Send each of ``items`` to its destination: those bound for one place together, in
+    their order."""
+    if not items:
+        return
+    first = destinations[0]
+    if destinations.count(first) == len(destinations):
+        outbox.send_all(first, items)
+        return
+    for destination in dict.fromkeys(destinations):
+        bound = map(operator.eq, destinations, itertools.repeat(destination))
+        outbox.send_all(destination, list(itertools.compress(items, bound)))

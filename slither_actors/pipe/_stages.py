@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -23,6 +23,7 @@ __all__ = [
     "RouterStage",
     "SkipItem",
     "Stage",
+    "Takes",
     "WorkerStage",
 ]
 
@@ -45,34 +46,45 @@ def _name(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise ValueError(f"a stage name is a non-empty string other than '*', not {value!r}")
 
 
+# What a stage's handlers (or a router's predicates) are given: the `Item` (and, for a
+# local stage, the `Context`), or the payload alone.
+Takes = Literal["item", "payload"]
+
+
+def _takes(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not str or value not in ("item", "payload"):
+        raise ValueError(f"{attribute.name} must be 'item' or 'payload', not {value!r:.60}")
+
+
 @attrs.frozen
 class LocalStage:
-    """A stage run in the parent: ``handler(item, ctx)``, sync or async, for each item.
+    """A stage run in the parent: ``handler(item, ctx)``, sync or async, for each item;
+    with ``takes="payload"``, ``handler(payload)``.
 
     The handler returns the item's new payload, an `Item` (its route is honoured), or one
     of `SkipItem`, `FailItem`, `RouteTo`; with ``cardinality="many"``, a list, each element
     of which becomes an item of its own. ``concurrency`` items are handled at once (their
     order is then not kept); ``in_thread`` runs a sync handler in a thread. Instead of
-    ``handler``, a ``batch_handler(items, ctx)`` takes up to ``batch_size`` items that are
-    waiting and returns one such value per item. ``buffer`` bounds the stage's inbox.
+    ``handler``, a ``batch_handler(items, ctx)`` (with ``takes="payload"``,
+    ``batch_handler(payloads)``) takes up to ``batch_size`` items that are waiting and
+    returns one such value per item. ``buffer`` bounds the stage's inbox.
 
     Raises `ValueError` as it is made for a handler that is not callable, a
-    ``concurrency`` or ``batch_size`` that is not an int of 1 or more, or a ``buffer``
-    that is not None or such an int.
+    ``concurrency`` or ``batch_size`` that is not an int of 1 or more, a ``buffer`` that
+    is not None or such an int, or a ``takes`` other than ``"item"`` or ``"payload"``.
     """
 
     name: str = attrs.field(validator=_name)
-    handler: Callable[[Item, Any], Any] | None = attrs.field(
-        default=None, validator=_optional_callable
-    )
+    handler: Callable[..., Any] | None = attrs.field(default=None, validator=_optional_callable)
     concurrency: int = attrs.field(default=1, validator=_count)
     in_thread: bool = False
     cardinality: Cardinality = attrs.field(default=Cardinality.ONE, converter=Cardinality)
-    batch_handler: Callable[[list[Item], Any], Any] | None = attrs.field(
+    batch_handler: Callable[..., Any] | None = attrs.field(
         default=None, validator=_optional_callable
     )
     batch_size: int = attrs.field(default=64, validator=_count)
     buffer: int | None = attrs.field(default=None, validator=_optional_count)
+    takes: Takes = attrs.field(default="item", validator=_takes)
 
     def problems(self) -> list[str]:
         """What is wrong with this stage on its own (empty when nothing is)."""
@@ -136,7 +148,7 @@ class WorkerStage:
         return FixedBatch(self.batch_size if self.batch_size is not None else default_size)
 
 
-def _routes(value: Any) -> tuple[tuple[Callable[[Item], Any], str], ...]:
+def _routes(value: Any) -> tuple[tuple[Callable[[Any], Any], str], ...]:
     try:
         routes = tuple(tuple(route) for route in value)
     except TypeError:
@@ -151,13 +163,19 @@ def _routes(value: Any) -> tuple[tuple[Callable[[Item], Any], str], ...]:
 
 @attrs.frozen
 class RouterStage:
-    """Sends each item to the destination of the first predicate ``predicate(item)`` that
-    holds, else to the ``default`` output. A destination is an output (the item leaves the
-    pipe) or a later stage."""
+    """Sends each item to the destination of the first predicate ``predicate(item)`` (with
+    ``takes="payload"``, ``predicate(payload)``) that holds, else to the ``default``
+    output. A destination is an output (the item leaves the pipe) or a later stage.
+
+    Raises `ValueError` as it is made for ``routes`` that are not ``(predicate,
+    destination name)`` pairs, a ``buffer`` that is not None or an int of 1 or more, or a
+    ``takes`` other than ``"item"`` or ``"payload"``.
+    """
 
     name: str = attrs.field(validator=_name)
-    routes: tuple[tuple[Callable[[Item], Any], str], ...] = attrs.field(converter=_routes)
+    routes: tuple[tuple[Callable[[Any], Any], str], ...] = attrs.field(converter=_routes)
     buffer: int | None = attrs.field(default=None, validator=_optional_count)
+    takes: Takes = attrs.field(default="item", validator=_takes)
 
     def problems(self) -> list[str]:
         """What is wrong with this stage on its own (empty when nothing is)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import itertools
+import operator
 from typing import Any
 
 import attrs
@@ -16,7 +18,7 @@ from slither_actors.dispatching._batch import Batch
 from slither_actors.dispatching._executors import PayloadExecutor
 from slither_actors.dispatching._policies import ErrorPolicy, describe
 from slither_actors.dispatching._runner import Halted, Runner
-from slither_actors.item import Item
+from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import ToOutput
 from slither_actors.pipe._run import Outbox
 from slither_actors.pipe._stage_actors import StageActor
@@ -25,6 +27,7 @@ from slither_actors.pipe._stages import WorkerStage
 __all__ = ["WorkerStageActor"]
 
 _STAGE_SPAN = ("slither", "pipe", "stage")
+_ID = operator.attrgetter("id")
 
 
 @attrs.define(eq=False)
@@ -52,8 +55,7 @@ class _Taken:
             return self._give()
 
     def _take(self, chunk: list[Item]) -> None:
-        for item in chunk:
-            self.actor.in_hand[item.id] = item
+        self.actor.in_hand.update(zip(map(_ID, chunk), chunk, strict=True))
         self.taken.extend(chunk)
 
     def _give(self) -> Item:
@@ -116,15 +118,23 @@ class WorkerStageActor(StageActor):
     async def _emit(self, ref: int, batch: Batch) -> None:
         name, outbox = self.stage.name, self._outbox
         assert outbox is not None
-        for item in batch.items():
-            original = self.in_hand.pop(item.id, item)
-            self.started.discard(item.id)
-            if item.meta.get("skipped") and not original.meta.get("skipped"):
-                reason = str(item.meta.get("error", "skipped"))
-                attempts = int(item.meta.get("attempts", 1))
-                self.run.record(name, original, reason, attempts=attempts, skipped=True)
-            else:
-                outbox.forward(item)
+        items = batch.items()
+        # Each item's original (the item as it came in), out of hand, in one C-level pass.
+        originals = list(map(self.in_hand.pop, batch.ids, items))
+        self.started.difference_update(batch.ids)
+        routes, metas = batch.route_column(), batch.meta_column()
+        if routes.count(DEFAULT_ROUTE) == len(routes) and not any(
+            map(operator.contains, metas, itertools.repeat("skipped"))
+        ):
+            outbox.pass_on(items)  # the common batch: every result on to the next stage
+        else:
+            for item, original in zip(items, originals, strict=True):
+                if item.meta.get("skipped") and not original.meta.get("skipped"):
+                    reason = str(item.meta.get("error", "skipped"))
+                    attempts = int(item.meta.get("attempts", 1))
+                    self.run.record(name, original, reason, attempts=attempts, skipped=True)
+                else:
+                    outbox.forward(item)
         await outbox.flush()
 
     def _dispatch_policy(self) -> ErrorPolicy:

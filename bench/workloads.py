@@ -36,3 +36,8 @@ def view_once(items: list[int]) -> list[object]:
     from slither_actors.worker import call_view
 
     return [call_view("value_of", key=item) for item in items]
+
+
+def echo_batch(items: list[object]) -> list[object]:
+    """Each payload back as it came (bench/payloads.py: what travelling costs)."""
+    return items

@@ -142,7 +142,8 @@ class PoolSettings:
     worker is free; 1 avoids that at some cost in throughput); ``queue_limit`` is how many
     calls may wait for a worker before `PoolSaturated`. The recycle rules
     (``max_calls``, ``max_age``, ``max_rss_mb``) replace a worker once it has finished its
-    calls in flight.
+    calls in flight. ``allow_pickle`` lets values that nothing else carries travel pickled,
+    both ways; it is off because unpickling what a worker sends runs code in the parent.
     """
 
     name: str = attrs.field(default="default", validator=validator(check_text))
@@ -167,6 +168,8 @@ class PoolSettings:
     affinity: Affinity = attrs.field(default=Affinity.HINT, converter=Affinity)
     max_sessions: int = attrs.field(default=10_000, validator=_count)
     max_frame: int = attrs.field(default=64 * 2**20, validator=_count)
+    # Off: unpickling runs code, and a worker's bytes must never run code in the parent.
+    allow_pickle: bool = attrs.field(default=False, validator=validator(check_instance, bool))
     stop_grace: float = attrs.field(default=2.0, validator=_finite_seconds)
     kill_grace: float = attrs.field(default=1.0, validator=_finite_seconds)
     max_restarts: int = attrs.field(default=10, validator=validator(check_count, minimum=0))

@@ -55,7 +55,7 @@ async def test_an_exception_in_user_code_is_a_worker_error_with_the_remote_trace
     [
         ("worker_functions:short", "returned 1 results for a batch of 2"),
         ("worker_functions:not_a_list", "returned a tuple, not a list of 2 results"),
-        ("worker_functions:unencodable", "result 1 cannot travel.*set is not a msgpack type"),
+        ("worker_functions:unencodable", "result 1 cannot travel.*set is not a type that travels"),
         ("missing_module:f", "No module named 'missing_module'"),
         ("worker_functions:nope", "has no attribute 'nope'"),
     ],
@@ -74,10 +74,10 @@ async def test_an_unknown_tool_names_the_registered_ones() -> None:
             await pool.call(sa.Tool("whisper"), [1])
 
 
-async def test_a_payload_msgpack_cannot_carry_is_refused_before_it_is_sent() -> None:
+async def test_a_payload_that_cannot_travel_is_refused_before_it_is_sent() -> None:
     async with sa.open_pool(pool_settings(size=1)) as pool:
-        with pytest.raises(sa.PayloadError, match=r"payload 2 cannot travel.*tuple"):
-            await pool.call("worker_functions:echo", [1, 2, (3, 4)])
+        with pytest.raises(sa.PayloadError, match=r"payload 2 cannot travel.*set"):
+            await pool.call("worker_functions:echo", [1, 2, (3, {4})])
         with pytest.raises(ValueError, match=r"'module:function' or Tool"):
             await pool.call("no_colon", [1])
 

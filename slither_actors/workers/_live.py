@@ -14,6 +14,7 @@ import attrs
 import trio
 
 from slither_actors.core import Signal
+from slither_actors.workers.protocol import Frame
 
 __all__ = ["LiveWorker", "PendingCall", "wait_for"]
 
@@ -29,7 +30,7 @@ class PendingCall:
 
     call_id: int
     target: str
-    frame: bytes
+    frame: Frame
     session_id: str | None
     pinned: bool = False  # a broadcast: never moved to another worker
     timeout: float = 0.0  # how long it may run once its worker has started it
@@ -95,7 +96,7 @@ class LiveWorker:
     worker_id: int
     pid: int
     where: str
-    write: Callable[[bytes], None]
+    write: Callable[[Frame], None]
     capacity: int
     started_at: float
     outstanding: dict[int, PendingCall] = attrs.Factory(dict)  # in write order: head runs

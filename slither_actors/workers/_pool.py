@@ -153,7 +153,7 @@ class WorkerPool:
         worker died under it, `CallTimeout`, `PoolSaturated` when ``queue_limit`` calls
         already wait, `SessionLost` when a strict session's worker has gone,
         `TooManySessions` for a new session of a strict pool that keeps ``max_sessions``,
-        `PayloadError` for a payload msgpack cannot carry, and `PoolClosed` once the pool
+        `PayloadError` for a payload that cannot travel, and `PoolClosed` once the pool
         stops. Calls written to a worker behind one that crashed never started, so they
         move to another worker and nobody sees the crash but the caller whose call was
         running.
@@ -170,7 +170,9 @@ class WorkerPool:
         else:
             wait = check_seconds("queue_timeout", queue_timeout)
         call_id = state.call_ids()
-        frame = encode_call(call_id, name, tool, items, session_id, settings.max_frame)
+        frame = encode_call(
+            call_id, name, tool, items, session_id, settings.max_frame, settings.allow_pickle
+        )
         pending = PendingCall(call_id, name, frame, session_id, timeout=seconds, queue_timeout=wait)
         if telemetry.is_observed(_CALL_SPAN):
             metadata = {
@@ -227,7 +229,9 @@ class WorkerPool:
         calls = []
         for worker in workers:
             call_id = state.call_ids()
-            frame = encode_call(call_id, name, tool, [payload], None, settings.max_frame)
+            frame = encode_call(
+                call_id, name, tool, [payload], None, settings.max_frame, settings.allow_pickle
+            )
             pending = PendingCall(call_id, name, frame, None, pinned=True, timeout=seconds)
             worker.submit(pending)
             calls.append(pending)

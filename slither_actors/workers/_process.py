@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ import trio
 from slither_actors.config import PoolSettings
 from slither_actors.core import Signal
 from slither_actors.errors import WorkerStartFailed
-from slither_actors.workers.protocol import Stop, encode
+from slither_actors.workers.protocol import Frame, Stop, encode
 
 __all__ = ["PipeWriter", "WorkerProcess", "describe_exit", "spawn"]
 
@@ -30,55 +31,79 @@ _PIPE_SIZE = 1 << 20
 _READ_SIZE = 1 << 20
 _LOG_LINE_LIMIT = 64 * 1024
 _STDERR_TAIL_LINES = 20
+_WRITE_VECTOR = 64  # buffers handed to one writev (Linux takes up to 1024)
 
 
 class PipeWriter:
     """Writes frames to a non-blocking pipe without ever waiting in the caller.
 
     `write` tries the pipe at once, which succeeds whenever the pipe has room (the usual
-    case: one syscall, no trip through the scheduler). What does not fit waits in a buffer,
-    in order, for `flush_forever` to write it as the pipe drains. The buffer holds only
-    frames of calls already assigned to this worker, so it is bounded by the pool.
+    case: one syscall, no trip through the scheduler). What does not fit waits in a queue,
+    in order, for `flush_forever` to write it as the pipe drains. The queue holds views of
+    the frames, not copies (a frame is immutable bytes), and only frames of calls already
+    assigned to this worker, so it is bounded by the pool.
     """
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._backlog = bytearray()
+        self._backlog: collections.deque[memoryview] = collections.deque()
         self._wakeup = Signal()
         self.broken = False
 
-    def write(self, data: bytes) -> None:
-        """Queue ``data`` behind anything not yet written; write now if possible."""
+    def write(self, frame: Frame) -> None:
+        """Queue ``frame`` behind anything not yet written; write now if possible."""
         if self.broken:
             return
-        if self._backlog:
-            self._backlog += data
+        backlog = self._backlog
+        if isinstance(frame, bytes):  # the usual case, kept flat
+            if backlog:
+                backlog.append(memoryview(frame))
+                return
+            try:
+                written = os.write(self.fd, frame)
+            except BlockingIOError:
+                written = 0
+            except OSError:
+                self.broken = True  # the reader notices the worker is gone
+                return
+            if written < len(frame):
+                backlog.append(memoryview(frame)[written:])
+                self._wakeup.set()
             return
-        try:
-            written = os.write(self.fd, data)
-        except BlockingIOError:
-            written = 0
-        except OSError:
-            self.broken = True  # the reader notices the worker is gone
-            return
-        if written < len(data):
-            self._backlog += data[written:]
-            self._wakeup.set()
+        header, body = frame  # a large frame: its header and body written by one writev
+        backlog.extend((memoryview(header), body))
+        if len(backlog) == 2:  # nothing ahead of it: write what the pipe takes now
+            self._write_backlog()
+        self._wakeup.set()
 
     async def flush_forever(self) -> None:
         """Write the backlog whenever there is one; runs for the life of the process."""
+        backlog = self._backlog
         while True:
-            while self._backlog and not self.broken:
+            while backlog and not self.broken:
                 await trio.lowlevel.wait_writable(self.fd)
-                try:
-                    written = os.write(self.fd, self._backlog)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    self.broken = True
-                    return
-                del self._backlog[:written]
+                self._write_backlog()
+            if self.broken:
+                return
             await self._wakeup.wait()
+
+    def _write_backlog(self) -> None:
+        """Write what the pipe takes of the backlog, in one writev, and drop it from there."""
+        backlog = self._backlog
+        try:
+            written = os.writev(self.fd, list(itertools.islice(backlog, _WRITE_VECTOR)))
+        except BlockingIOError:
+            return
+        except OSError:
+            self.broken = True  # the reader notices the worker is gone
+            return
+        while written:
+            head = backlog[0]
+            if written < len(head):
+                backlog[0] = head[written:]
+                return
+            written -= len(head)
+            backlog.popleft()
 
     def close(self) -> None:
         """Close the pipe (tasks waiting on it are woken first)."""
@@ -201,6 +226,8 @@ async def spawn(settings: PoolSettings, worker_id: int, where: str) -> WorkerPro
     ]
     for module in settings.preload:
         command += ["--preload", module]
+    if settings.allow_pickle:
+        command.append("--allow-pickle")
     env = {**os.environ, **settings.env}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     try:

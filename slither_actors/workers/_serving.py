@@ -13,7 +13,7 @@ import os
 import attrs
 import trio
 
-from slither_actors.errors import ProtocolError, WorkerError
+from slither_actors.errors import PayloadError, ProtocolError, WorkerError
 from slither_actors.workers._live import LiveWorker, PendingCall
 from slither_actors.workers._process import WorkerProcess
 from slither_actors.workers._state import PoolState
@@ -64,7 +64,6 @@ class Serving:
     _pong: trio.Event = attrs.Factory(trio.Event)
     _awaited_nonce: int = 0
     _max_calls: int | None = attrs.field(init=False)
-    _buffer: bytearray = attrs.Factory(lambda: bytearray(_READ_SIZE))
     _fd: int = attrs.field(init=False)
 
     @_fd.default
@@ -107,24 +106,25 @@ class Serving:
 
         Called by whichever task reads for the worker now (see `LiveWorker.reader`).
         """
-        # Straight on the fd, and into one reused buffer (os.read would allocate a block of
-        # the full read size every time). When nothing is there yet, let the other tasks
-        # run once and look again before parking on the fd: they write the next calls
-        # meanwhile, the worker often answers, and a read then costs no trip through
-        # epoll. (This runs once per result, so it is written flat.)
-        fd, buffer, live = self._fd, self._buffer, self.live
+        # Straight on the fd, into the decoder's buffer (os.read would allocate a block of
+        # the full read size every time, and a large frame would be copied chunk by chunk).
+        # When nothing is there yet, let the other tasks run once and look again before
+        # parking on the fd: they write the next calls meanwhile, the worker often answers,
+        # and a read then costs no trip through epoll. (This runs once per result, so it is
+        # written flat.)
+        fd, decoder, live = self._fd, self.decoder, self.live
         try:
             try:
-                size = os.readv(fd, [buffer])
+                size = os.readv(fd, [decoder.get_buffer()])
             except BlockingIOError:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 if not live.alive:
                     return  # it ended meanwhile: its fd may be closed, even reused
                 try:
-                    size = os.readv(fd, [buffer])
+                    size = os.readv(fd, [decoder.get_buffer()])
                 except BlockingIOError:
                     await trio.lowlevel.wait_readable(fd)
-                    size = os.readv(fd, [buffer])
+                    size = os.readv(fd, [decoder.get_buffer()])
         except BlockingIOError:
             return  # woken without data (it happens); the caller simply reads again
         except (OSError, trio.ClosedResourceError):
@@ -134,7 +134,7 @@ class Serving:
             return
         views: list[ViewRequest] | None = None
         try:
-            for message in self.decoder.decode(buffer[:size]):
+            for message in decoder.buffer_updated(size):
                 if type(message) is Result:
                     self._finished(message.call_id).resolve(message.results)
                 elif type(message) is ViewRequest:
@@ -177,8 +177,21 @@ class Serving:
             if message.nonce == self._awaited_nonce:  # type: ignore[union-attr]
                 self._pong.set()
         elif kind is Malformed:
-            # Our child never sends one: whatever is on the other end cannot be trusted.
-            raise ProtocolError(message.problem)  # type: ignore[union-attr]
+            assert isinstance(message, Malformed)
+            if message.refused and message.kind in (Result, Error):
+                # A sound frame holding a value the parent will not decode (a pickle where
+                # pickle is off): nothing of it was decoded, so that call alone fails.
+                pending = self._finished(message.call_id)
+                pending.fail(
+                    PayloadError(
+                        f"the result of {pending.target} from {self.live.where} was "
+                        f"refused: {message.problem}"
+                    )
+                )
+            else:
+                # Our child never sends a malformed message: whatever is on the other end
+                # cannot be trusted.
+                raise ProtocolError(message.problem)
         else:
             raise ProtocolError(f"unexpected {kind.__name__} from a worker")
 
@@ -296,7 +309,9 @@ class Serving:
             if resolver is None:
                 raise LookupError(f"no view named {request.name!r}: no store views are registered")
             value = await resolver(request.name, request.params, session_id)
-            frame = encode(ViewReply(request.request_id, value), self.state.settings.max_frame)
+            settings = self.state.settings
+            reply = ViewReply(request.request_id, value)
+            frame = encode(reply, settings.max_frame, allow_pickle=settings.allow_pickle)
         except Exception as exc:
             frame = encode(ViewReply(request.request_id, None, type(exc).__name__, str(exc)))
         except BaseException:

@@ -61,7 +61,7 @@ class WorkerActor(Actor):
         started = trio.current_time()
         serving: Serving | None = None
         start_failure: tuple[str, str] | None = None
-        decoder = FrameDecoder(settings.max_frame)
+        decoder = FrameDecoder(settings.max_frame, allow_pickle=settings.allow_pickle)
         try:
             async with trio.open_nursery() as output:
                 output.start_soon(process.log_output, process.process.stdout, logging.INFO)

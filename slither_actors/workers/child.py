@@ -34,6 +34,7 @@ from slither_actors.workers.protocol import (
     Call,
     Decoded,
     Error,
+    Frame,
     FrameDecoder,
     Hello,
     Malformed,
@@ -53,7 +54,6 @@ from slither_actors.workers.protocol import (
 PARENT_GONE_EXIT = 70
 # Long error texts are cut so an error frame always fits.
 _TEXT_LIMIT = 64 * 1024
-_READ_SIZE = 1 << 16
 
 
 class ParentGone(Exception):
@@ -67,17 +67,19 @@ class ResultError(Exception):
 class ChildConnection:
     """This process's end of the protocol: reads calls, runs them, writes results."""
 
-    def __init__(self, worker_id: int, reader: int, writer: int, max_frame: int) -> None:
+    def __init__(
+        self, worker_id: int, reader: int, writer: int, max_frame: int, allow_pickle: bool = False
+    ) -> None:
         self.worker_id = worker_id
         self._reader = reader
         self._writer = writer
         self._max_frame = max_frame
-        self._decoder = FrameDecoder(max_frame)
+        self._allow_pickle = allow_pickle
+        self._decoder = FrameDecoder(max_frame, allow_pickle=allow_pickle)
         self._pending: deque[Decoded] = deque()
         self._current: Call | None = None
         self._functions: dict[tuple[bool, str], Callable[[list[Any]], Any]] = {}
         self._request_ids = itertools.count(1)
-        self._buffer = bytearray(_READ_SIZE)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -93,8 +95,13 @@ class ChildConnection:
                 return
             elif type(message) is Malformed and message.kind is Call:
                 # The frame was sound, only this call is bad: answer it, serve the rest.
-                problem = f"the worker received a {message.problem}"
-                self._write(self._error_frame(message.call_id, ProtocolError(problem)))
+                error: Exception
+                if message.refused:
+                    text = f"the worker cannot decode this call's payloads: {message.problem}"
+                    error = PayloadError(text)
+                else:
+                    error = ProtocolError(f"the worker received a {message.problem}")
+                self._write(self._error_frame(message.call_id, error))
             else:
                 raise ProtocolError(f"unexpected {type(message).__name__} from the parent")
 
@@ -112,7 +119,7 @@ class ChildConnection:
                 raise ResultError(
                     f"returned {len(results)} results for a batch of {len(call.payloads)}"
                 )
-            frame = encode_result(call.call_id, results, self._max_frame)
+            frame = encode_result(call.call_id, results, self._max_frame, self._allow_pickle)
         except (ParentGone, BrokenPipeError):
             raise  # the parent has gone: nobody is left to answer
         except BaseException as exc:
@@ -146,10 +153,11 @@ class ChildConnection:
         self._functions[key] = function
         return function
 
-    def _error_frame(self, call_id: int, exc: BaseException) -> bytes:
+    def _error_frame(self, call_id: int, exc: BaseException) -> Frame:
         message = str(exc)[:_TEXT_LIMIT]
         text = "".join(traceback.format_exception(exc))[-_TEXT_LIMIT:]
-        return encode(Error(call_id, type(exc).__name__, message, text), self._max_frame)
+        error = Error(call_id, type(exc).__name__, message, text)
+        return encode(error, self._max_frame, allow_pickle=self._allow_pickle)
 
     # --- views ----------------------------------------------------------------------------
 
@@ -174,20 +182,31 @@ class ChildConnection:
                     if message.error_type is not None:
                         raise worker_api.ViewError(name, message.error_type, message.error_message)
                     return message.value
+                if (
+                    type(message) is Malformed
+                    and message.kind is ViewReply
+                    and message.call_id == request_id
+                ):
+                    # The reply holds a value this worker cannot decode (see Malformed).
+                    del self._pending[index]
+                    problem = f"the worker cannot decode the reply: {message.problem}"
+                    raise worker_api.ViewError(name, "PayloadError", problem)
             self._read_more()
 
     # --- bytes ----------------------------------------------------------------------------
 
     def send(self, message: Message) -> None:
         """Encode and write one message."""
-        self._write(encode(message, self._max_frame))
+        self._write(encode(message, self._max_frame, allow_pickle=self._allow_pickle))
 
-    def _write(self, data: bytes) -> None:
-        written = os.write(self._writer, data)
-        if written < len(data):
-            view = memoryview(data)[written:]
-            while view:
-                view = view[os.write(self._writer, view) :]
+    def _write(self, frame: Frame) -> None:
+        parts: tuple[bytes | memoryview, ...] = (frame,) if isinstance(frame, bytes) else frame
+        for part in parts:
+            written = os.write(self._writer, part)
+            if written < len(part):
+                view = memoryview(part)[written:]
+                while view:
+                    view = view[os.write(self._writer, view) :]
 
     def _next_message(self) -> Decoded:
         while not self._pending:
@@ -195,12 +214,13 @@ class ChildConnection:
         return self._pending.popleft()
 
     def _read_more(self) -> None:
-        # Into one reused buffer: os.read would allocate (and shrink) a fresh block of the
-        # full size for every read, which costs more than a small frame's whole handling.
-        size = os.readv(self._reader, [self._buffer])
+        # Into the decoder's buffer: os.read would allocate (and shrink) a fresh block of the
+        # full size for every read, which costs more than a small frame's whole handling,
+        # and a large frame is read into its final place instead of copied chunk by chunk.
+        size = os.readv(self._reader, [self._decoder.get_buffer()])
         if not size:
             raise ParentGone
-        self._pending.extend(self._decoder.decode(self._buffer[:size]))
+        self._pending.extend(self._decoder.buffer_updated(size))
 
 
 def _exit_when_parent_goes(lifeline: int) -> None:
@@ -242,6 +262,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fds", required=True, help="read,write,lifeline")
     parser.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME)
     parser.add_argument("--preload", action="append", default=[])
+    parser.add_argument("--allow-pickle", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -257,7 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(line_buffering=True)  # prints reach the parent's log at once
 
-    connection = ChildConnection(options.worker_id, reader, writer, options.max_frame)
+    connection = ChildConnection(
+        options.worker_id, reader, writer, options.max_frame, options.allow_pickle
+    )
     worker_api._connection = connection
     try:
         for module in options.preload:

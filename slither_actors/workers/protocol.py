@@ -9,9 +9,15 @@ parent and the child share this module and it is tested and fuzzed on its own::
     for message in decoder.messages():   # zero or more messages out
         ...
 
-Payloads travel as msgpack: dict, list, str, bytes, int, float, bool and None. Anything
-else (a tuple, a set, a custom object) is a `PayloadError` naming the item and its type;
-nothing is pickled, so a compromised worker cannot make the parent run code.
+A large frame is never copied whole: `encode` hands its header and body over apart (see
+`Frame`), and the decoder lets the caller read it straight into a buffer of its size
+(`FrameDecoder.get_buffer`).
+
+Payloads travel as msgpack with a few extension types (see `_codec`): dict, list, tuple,
+str, bytes, int, float, bool, None, aware datetimes and numpy arrays. Anything else (a set,
+a custom object) is a `PayloadError` naming the item and its type. Nothing is pickled
+unless the pool opts in (``allow_pickle``), so by default a compromised worker cannot make
+the parent run code.
 
 This module imports only msgpack, attrs and our errors: worker processes import it at start-up.
 """
@@ -21,17 +27,44 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-import attrs
 import msgpack
 
 from slither_actors.errors import PayloadError, ProtocolError
-from slither_actors.workers._codec import UNPACKABLE, pack, payload_error
+from slither_actors.workers._codec import (
+    CODECS,
+    UNPACKABLE,
+    Codec,
+    Frame,
+    FrameTooLarge,
+    Refused,
+    codec_for,
+    payload_error,
+)
+from slither_actors.workers._messages import (
+    FIELD_NAMES,
+    PROTOCOL_VERSION,
+    SHAPES,
+    Call,
+    Decoded,
+    Error,
+    Hello,
+    Malformed,
+    Message,
+    Ping,
+    Pong,
+    Result,
+    Stop,
+    ViewReply,
+    ViewRequest,
+)
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
     "PROTOCOL_VERSION",
     "Call",
+    "Decoded",
     "Error",
+    "Frame",
     "FrameDecoder",
     "Hello",
     "Malformed",
@@ -44,147 +77,16 @@ __all__ = [
     "Stop",
     "ViewReply",
     "ViewRequest",
+    "decode_body",
     "encode",
     "encode_call",
     "encode_result",
 ]
 
-PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 64 * 2**20
 _HEADER = struct.Struct(">I")
 _HEADER_SIZE = _HEADER.size
 
-
-# --- messages -----------------------------------------------------------------------------------
-# Each message is an attrs class with a KIND; on the wire it is [KIND, *fields]. They are
-# not frozen: one is built for every frame, frozen construction costs three times as much,
-# and nothing keeps a message once it has been acted on.
-
-
-@attrs.define(slots=True)
-class Hello:
-    """Child → parent, once its preload modules are imported: ready for calls."""
-
-    KIND = 1
-    pid: int
-    version: int = PROTOCOL_VERSION
-
-
-@attrs.define(slots=True)
-class Call:
-    """Parent → child: run ``target`` on ``payloads``.
-
-    ``target`` is ``"module:function"`` or, when ``tool`` is true, the name of a tool.
-    """
-
-    KIND = 2
-    call_id: int
-    target: str
-    tool: bool
-    payloads: list[Any]
-    session_id: str | None = None
-
-
-@attrs.define(slots=True)
-class Result:
-    """Child → parent: the results of call ``call_id``, one per payload."""
-
-    KIND = 3
-    call_id: int
-    results: list[Any]
-
-
-@attrs.define(slots=True)
-class Error:
-    """Child → parent: call ``call_id`` failed (call_id 0: the worker failed to start)."""
-
-    KIND = 4
-    call_id: int
-    type_name: str
-    message: str
-    traceback: str = ""
-
-
-@attrs.define(slots=True)
-class ViewRequest:
-    """Child → parent: user code in call ``call_id`` asks the store view ``name``."""
-
-    KIND = 5
-    request_id: int
-    call_id: int
-    name: str
-    params: dict[str, Any]
-
-
-@attrs.define(slots=True)
-class ViewReply:
-    """Parent → child: the view's value, or the error it raised (``error_type`` set)."""
-
-    KIND = 6
-    request_id: int
-    value: Any = None
-    error_type: str | None = None
-    error_message: str = ""
-
-
-@attrs.define(slots=True)
-class Ping:
-    """Parent → child: are you alive? The child answers with a `Pong` of the same nonce."""
-
-    KIND = 7
-    nonce: int
-
-
-@attrs.define(slots=True)
-class Pong:
-    """Child → parent: the answer to `Ping`."""
-
-    KIND = 8
-    nonce: int
-
-
-@attrs.define(slots=True)
-class Stop:
-    """Parent → child: finish the current call and exit."""
-
-    KIND = 9
-
-
-Message = Hello | Call | Result | Error | ViewRequest | ViewReply | Ping | Pong | Stop
-
-
-@attrs.define(slots=True)
-class Malformed:
-    """Not sent, only decoded: a frame whose body is not a valid message but names the call
-    it was for (a `Call`, `Result` or `Error` with an int call id and bad fields). The frame
-    itself was sound, so the stream is still in step: the receiver can answer that one call
-    with an error instead of giving up the whole link."""
-
-    kind: type[Message]
-    call_id: int
-    problem: str
-
-
-# What the decoder yields.
-Decoded = Message | Malformed
-
-# The field types each kind must carry, checked on decode so garbage never gets further.
-_SHAPES: dict[int, tuple[type[Any], tuple[Any, ...]]] = {
-    Hello.KIND: (Hello, (int, int)),
-    Call.KIND: (Call, (int, str, bool, list, (str, type(None)))),
-    Result.KIND: (Result, (int, list)),
-    Error.KIND: (Error, (int, str, str, str)),
-    ViewRequest.KIND: (ViewRequest, (int, int, str, dict)),
-    ViewReply.KIND: (ViewReply, (int, object, (str, type(None)), str)),
-    Ping.KIND: (Ping, (int,)),
-    Pong.KIND: (Pong, (int,)),
-    Stop.KIND: (Stop, ()),
-}
-
-# Each kind's field names in wire order (attrs.astuple cost more than packing a small reply).
-_FIELD_NAMES = {
-    cls: tuple(field.name for field in attrs.fields(cls)) for cls, _ in _SHAPES.values()
-}
 
 # --- encoding -----------------------------------------------------------------------------------
 
@@ -192,14 +94,18 @@ _FIELD_NAMES = {
 _CALL, _RESULT = Call.KIND, Result.KIND
 
 
-def encode(message: Message, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
-    """The frame (header and body) for ``message``.
+def encode(
+    message: Message, max_frame: int = DEFAULT_MAX_FRAME, *, allow_pickle: bool = False
+) -> Frame:
+    """The frame (header and body) for ``message``: bytes, or for a body over 1 MiB the
+    header and the body apart (see `Frame`), so that the body is never copied.
 
     Raises `PayloadError` if a payload cannot be carried (naming the item and its type) or
-    if the frame would exceed ``max_frame`` bytes.
+    if the frame would exceed ``max_frame`` bytes. ``allow_pickle`` lets values that nothing
+    else carries travel pickled (only for a pool that opts in).
     """
-    fields = [message.KIND, *[getattr(message, name) for name in _FIELD_NAMES[type(message)]]]
-    return _frame(fields, type(message), max_frame)
+    fields = [message.KIND, *[getattr(message, name) for name in FIELD_NAMES[type(message)]]]
+    return _frame(fields, type(message), max_frame, codec_for(allow_pickle))
 
 
 def encode_call(
@@ -209,116 +115,201 @@ def encode_call(
     payloads: list[Any],
     session_id: str | None,
     max_frame: int = DEFAULT_MAX_FRAME,
-) -> bytes:
+    allow_pickle: bool = False,
+) -> Frame:
     """`encode` for a `Call`, without building the message first (the hot path)."""
-    return _frame([_CALL, call_id, target, tool, payloads, session_id], Call, max_frame)
+    fields = [_CALL, call_id, target, tool, payloads, session_id]
+    return _frame(fields, Call, max_frame, CODECS[allow_pickle])
 
 
-def encode_result(call_id: int, results: list[Any], max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
+def encode_result(
+    call_id: int,
+    results: list[Any],
+    max_frame: int = DEFAULT_MAX_FRAME,
+    allow_pickle: bool = False,
+) -> Frame:
     """`encode` for a `Result`, without building the message first (the hot path)."""
-    return _frame([_RESULT, call_id, results], Result, max_frame)
+    return _frame([_RESULT, call_id, results], Result, max_frame, CODECS[allow_pickle])
 
 
-def _frame(fields: list[Any], kind: type[Message], max_frame: int) -> bytes:
+def _frame(fields: list[Any], kind: type[Message], max_frame: int, codec: Codec) -> Frame:
     """The frame for ``fields`` (a message's kind, then its fields in wire order)."""
     try:
-        body = pack(fields)
+        return codec.frame(fields, _HEADER, max_frame)
     except UNPACKABLE as exc:
         # Only now is the message built, from its own fields, to name what cannot travel.
-        raise payload_error(kind(*fields[1:]), exc) from None
-    if len(body) > max_frame:
+        raise payload_error(kind(*fields[1:]), exc, codec) from None
+    except FrameTooLarge as exc:
         raise PayloadError(
-            f"{kind.__name__} frame of {len(body):,} bytes exceeds the "
+            f"{kind.__name__} frame of {exc.size:,} bytes exceeds the "
             f"{max_frame:,}-byte frame limit"
-        )
-    return _HEADER.pack(len(body)) + body
+        ) from None
 
 
 # --- decoding -----------------------------------------------------------------------------------
+
+# How much the decoder reads at a time while no large frame is on its way.
+_READ_SIZE = 1 << 16
 
 
 class FrameDecoder:
     """Turns a byte stream into messages, one complete frame at a time.
 
+    Bytes come in by `feed`, or are read straight into the decoder's own buffer, in the
+    manner of asyncio's ``BufferedProtocol``::
+
+        size = os.readv(fd, [decoder.get_buffer()])
+        messages = decoder.buffer_updated(size)
+
+    Once a frame's header has arrived, the buffer is made as large as that frame, so a
+    large frame is read into its final place and decoded where it lies, never copied from
+    chunk to chunk. After it, reading goes back to a small buffer; the large one is kept
+    for the next large frame (fresh memory costs a page fault per 4 KiB, more than the
+    copy it holds) until a small frame comes, so it is held only while large frames keep
+    coming. Reusing it is safe: decoding copies out everything it builds.
+
     A frame whose header announces more than ``max_frame`` bytes is a `ProtocolError` as
     soon as the header is seen, before anything is allocated for it. Bytes that do not
     decode to a known message raise `ProtocolError` too. After an error the stream cannot
-    be trusted: the decoder refuses further input.
+    be trusted: the decoder refuses further input. ``allow_pickle`` decodes pickled values
+    (which runs code from the peer); without it they are refused.
     """
 
-    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, allow_pickle: bool = False) -> None:
         self.max_frame = max_frame
-        # Bytes not decoded yet. A chunk that holds whole frames is parsed where it lies;
-        # only a partial frame is copied into a bytearray to grow.
-        self._data: bytes | bytearray = b""
+        self._codec = codec_for(allow_pickle)
+        # Received bytes live in _buffer[_start:_end]; those before _start are decoded.
+        self._small = self._buffer = bytearray(_READ_SIZE)
+        self._view = memoryview(self._buffer)
+        self._start = 0
+        self._end = 0
+        self._large: bytearray | None = None  # the last large frame's buffer, for the next
         self._broken: ProtocolError | None = None
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet decoded (part of a frame)."""
-        return len(self._data)
+        return self._end - self._start
 
-    def feed(self, data: bytes | bytearray) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add bytes received from the peer."""
         if self._broken is not None:
             raise self._broken
-        if not self._data:
-            self._data = data
-        elif isinstance(self._data, bytearray):
-            self._data += data
-        else:
-            self._data = bytearray(self._data) + data
+        size = len(data)
+        self._make_room(size)
+        end = self._end
+        self._view[end : end + size] = data
+        self._end = end + size
 
     def messages(self) -> list[Decoded]:
         """Every message whose frame is complete; the rest is kept for later."""
         if self._broken is not None:
             raise self._broken
-        data = self._data
-        decoded, offset = self._parse(data)
-        if offset:
-            self._data = data[offset:] if offset < len(data) else b""
-        return decoded
+        if self._end - self._start < _HEADER_SIZE:
+            return []
+        return self._parse()
 
-    def decode(self, chunk: bytes | bytearray) -> list[Decoded]:
-        """`feed` ``chunk``, then return `messages`: the same, in one step (the hot path)."""
-        if self._data or self._broken is not None:
-            self.feed(chunk)
-            return self.messages()
-        decoded, offset = self._parse(chunk)
-        if offset < len(chunk):
-            self._data = chunk[offset:]  # the start of a frame still on its way
-        return decoded
+    def decode(self, chunk: bytes | bytearray | memoryview) -> list[Decoded]:
+        """`feed` ``chunk``, then return `messages`: the same, in one step."""
+        self.feed(chunk)
+        return self.messages()
 
-    def _parse(self, data: bytes | bytearray) -> tuple[list[Decoded], int]:
-        """The messages of the whole frames at the start of ``data``, and where they end."""
-        view = memoryview(data)  # bodies are decoded where they lie, not copied out first
-        offset = 0
+    def get_buffer(self) -> memoryview:
+        """Where the next bytes from the peer go: write up to its length at its start, then
+        call `buffer_updated` with the count before anything else uses this decoder."""
+        if self._broken is not None:
+            raise self._broken
+        if self._end == 0:
+            return self._view  # the usual case: no frame on its way (this runs per read)
+        missing = self._missing()
+        self._make_room(max(missing, _READ_SIZE // 4))
+        if missing > _READ_SIZE:
+            return self._view[self._end : self._end + missing]  # this frame's rest, no more
+        return self._view[self._end :]
+
+    def buffer_updated(self, size: int) -> list[Decoded]:
+        """``size`` bytes were written at the start of the last `get_buffer`: the messages
+        of the frames they complete."""
+        self._end += size
+        return self.messages()
+
+    def _missing(self) -> int:
+        """Bytes still to come for the frame being received, 0 until its header is known
+        (or if it announces more than the limit: the next parse refuses it)."""
+        pending = self._end - self._start
+        if pending < _HEADER_SIZE:
+            return 0
+        (size,) = _HEADER.unpack_from(self._buffer, self._start)
+        return max(_HEADER_SIZE + size - pending, 0) if size <= self.max_frame else 0
+
+    def _make_room(self, size: int) -> None:
+        """Room for ``size`` more bytes after those received."""
+        buffer, start, end = self._buffer, self._start, self._end
+        if len(buffer) - end >= size:
+            return
+        pending = end - start
+        if len(buffer) - pending >= size:
+            self._view[:pending] = buffer[start:end]  # the start of a frame, moved to the front
+        else:
+            # Room for the whole frame being received, if its header is known; otherwise
+            # twice what is pending, so that feeding many small chunks stays linear.
+            capacity = max(pending + size, pending + self._missing(), 2 * pending, _READ_SIZE)
+            large = self._large
+            if large is None or large is buffer or len(large) < capacity:
+                large = self._large = bytearray(capacity)
+            self._use(large)
+            self._view[:pending] = buffer[start:end]
+        self._start, self._end = 0, pending
+
+    def _use(self, buffer: bytearray) -> None:
+        # A new buffer, never a resized one: views of the old one may still be held.
+        self._buffer, self._view = buffer, memoryview(buffer)
+
+    def _parse(self) -> list[Decoded]:
+        buffer, view, start, end = self._buffer, self._view, self._start, self._end
         decoded: list[Decoded] = []
         try:
-            while len(data) - offset >= _HEADER_SIZE:
-                (size,) = _HEADER.unpack_from(data, offset)
+            while end - start >= _HEADER_SIZE:
+                (size,) = _HEADER.unpack_from(buffer, start)
                 if size > self.max_frame:
                     raise ProtocolError(
                         f"frame of {size:,} bytes announced; the limit is {self.max_frame:,}"
                     )
-                end = offset + _HEADER_SIZE + size
-                if len(data) < end:
+                stop = start + _HEADER_SIZE + size
+                if end < stop:
                     break
-                decoded.append(decode_body(view[offset + _HEADER_SIZE : end]))
-                offset = end
+                # Decoded where it lies: msgpack copies out only what it builds.
+                decoded.append(_decode(view[start + _HEADER_SIZE : stop], self._codec))
+                start = stop
         except ProtocolError as error:
             self._broken = error
             raise
-        finally:
-            view.release()
-        return decoded, offset
+        if start == end:
+            start = end = 0
+            if buffer is not self._small:
+                self._use(self._small)
+            elif decoded:
+                self._large = None  # small frames again: the large buffer is not kept
+        self._start, self._end = start, end
+        return decoded
 
 
-def decode_body(body: bytes | memoryview) -> Decoded:
+def decode_body(body: bytes | memoryview, *, allow_pickle: bool = False) -> Decoded:
     """The message in one frame body: `Malformed` for a bad call, result or error that names
-    its call id, `ProtocolError` for anything else that is not a valid message."""
+    its call id (or a reply holding a value this side refuses, naming its request id),
+    `ProtocolError` for anything else that is not a valid message."""
+    return _decode(body, codec_for(allow_pickle))
+
+
+def _decode(body: bytes | memoryview, codec: Codec) -> Decoded:
     try:
-        decoded = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        decoded = codec.unpack(body)
+    except Refused as refusal:
+        return _refused(body, str(refusal))
+    except OverflowError as exc:
+        # Only a timestamp raises this for bytes that are msgpack: an aware datetime whose
+        # time in UTC falls outside years 1 to 9999 (a year-1 datetime at +05:00, say).
+        return _refused(body, f"it holds a datetime out of range in UTC ({exc})")
     except Exception as exc:
         raise ProtocolError(f"frame body is not msgpack: {type(exc).__name__}: {exc}") from None
     if (
@@ -342,7 +333,7 @@ def decode_body(body: bytes | memoryview) -> Decoded:
         return Call(*decoded[1:])  # the worker's most common message
     if not isinstance(decoded, list) or not decoded or type(decoded[0]) is not int:
         raise ProtocolError(f"frame body is not a message: {_preview(decoded)}")
-    shape = _SHAPES.get(decoded[0])
+    shape = SHAPES.get(decoded[0])
     if shape is None:
         raise ProtocolError(f"unknown message kind {decoded[0]}")
     cls, field_types = shape
@@ -360,6 +351,24 @@ def decode_body(body: bytes | memoryview) -> Decoded:
 
 # Messages whose first field is a call id, so a bad one can be answered for that call alone.
 _ATTRIBUTABLE = (Call, Result, Error)
+# And those that may hold a value the receiver refuses: a view reply names its request.
+_REFUSABLE = (*_ATTRIBUTABLE, ViewReply)
+
+
+def _refused(body: bytes | memoryview, reason: str) -> Malformed:
+    """`Malformed` for a sound frame holding a value this side will not decode (``reason``
+    says which), if its message names its call (or request); else `ProtocolError`."""
+    head = msgpack.Unpacker(raw=False)
+    head.feed(bytes(body[:32]))  # the array header, the kind and the first field fit in 32
+    try:
+        kind = head.unpack() if head.read_array_header() >= 2 else None
+        first = head.unpack()
+    except Exception:
+        raise ProtocolError(f"a frame that does not decode: {reason}") from None
+    shape = SHAPES.get(kind) if type(kind) is int else None
+    if shape is None or shape[0] not in _REFUSABLE or type(first) is not int:
+        raise ProtocolError(f"a frame that does not decode: {reason}")
+    return Malformed(shape[0], first, reason, refused=True)
 
 
 def _is_instance(value: Any, kind: Any) -> bool:

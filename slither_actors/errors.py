@@ -136,8 +136,10 @@ class ProtocolError(SlitherError):
 
 
 class PayloadError(SlitherError, ValueError):
-    """A payload or result that cannot travel to or from a worker: a type msgpack does not
-    carry (named with the item's index), or a frame over the size limit."""
+    """A payload or result that cannot travel to or from a worker: a type the codec does
+    not carry (named with the item's index; see docs/workers.md, What can travel), a value
+    the other side refuses to decode (a pickle without ``allow_pickle``, an array where
+    numpy is missing), or a frame over the size limit."""
 
 
 class WorkerError(SlitherError):

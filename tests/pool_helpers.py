@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 import slither_actors as sa
+from slither_actors.workers._process import spawn
+from slither_actors.workers.protocol import FrameDecoder
 
 TESTS = Path(__file__).resolve().parent
 # How often to look again at something only the OS can tell us (a process gone from /proc).
@@ -49,3 +53,34 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
 
 def worker_pids(pool: sa.WorkerPool) -> list[int]:
     return [worker.pid for worker in pool.workers()]
+
+
+@attrs.define
+class RawWorker:
+    """A worker process spoken to frame by frame, with no pool around it."""
+
+    process: Any
+    decoder: FrameDecoder = attrs.Factory(FrameDecoder)
+    received: list[Any] = attrs.Factory(list)
+
+    async def next_message(self) -> Any:
+        """The next message the worker sent, read as it arrives."""
+        while not self.received:
+            chunk = await self.process.reader.receive_some(1 << 16)
+            self.received.extend(self.decoder.decode(chunk))
+        return self.received.pop(0)
+
+    def write(self, frame: Any) -> None:
+        """Send a frame (bytes, or a header and body pair) as it is."""
+        self.process.writer.write(frame)
+
+
+@contextlib.asynccontextmanager
+async def raw_worker(settings: sa.PoolSettings) -> AsyncIterator[RawWorker]:
+    """Start one worker of ``settings`` outside any pool; stop it when the block ends."""
+    process = await spawn(settings, 1, "test worker")
+    try:
+        yield RawWorker(process)
+    finally:
+        await process.stop(send_stop=True, stop_grace=1.0, kill_grace=0.5)
+        await process.close()

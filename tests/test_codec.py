@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import slither_actors as sa
 from slither_actors.workers._codec import Ext, codec_for
-from slither_actors.workers._process import PipeWriter, spawn
+from slither_actors.workers._process import PipeWriter
 from slither_actors.workers.protocol import (
     Call,
     Error,
@@ -39,7 +39,7 @@ from slither_actors.workers.protocol import (
     encode_call,
     encode_result,
 )
-from tests.pool_helpers import pool_settings, worker_pids
+from tests.pool_helpers import pool_settings, raw_worker, worker_pids
 
 HAS_NUMPY = importlib.util.find_spec("numpy") is not None
 needs_numpy = pytest.mark.skipif(not HAS_NUMPY, reason="numpy is not installed")
@@ -609,29 +609,17 @@ async def test_a_worker_sending_a_pickle_to_a_pool_without_the_opt_in_fails_that
 
 
 async def test_a_worker_refuses_a_pickled_call_when_its_pool_does_not_allow_pickle() -> None:
-    process = await spawn(codec_pool(), 1, "test worker")
-    decoder = FrameDecoder()
-    received: list[Any] = []
-
-    async def next_message() -> Any:
-        while not received:
-            received.extend(decoder.decode(await process.reader.receive_some(1 << 16)))
-        return received.pop(0)
-
-    try:
+    async with raw_worker(codec_pool()) as worker:
         with trio.fail_after(10):
-            assert isinstance(await next_message(), Hello)
+            assert isinstance(await worker.next_message(), Hello)
             pickled = Call(7, "codec_functions:echo", False, [{1, 2}])
-            process.writer.write(encode(pickled, allow_pickle=True))
-            process.writer.write(encode(Call(8, "codec_functions:echo", False, [(5,)])))
-            error = await next_message()
+            worker.write(encode(pickled, allow_pickle=True))
+            worker.write(encode(Call(8, "codec_functions:echo", False, [(5,)])))
+            error = await worker.next_message()
             assert isinstance(error, Error) and error.call_id == 7
             assert error.type_name == "PayloadError"
             assert "cannot decode this call's payloads: it holds a pickled value" in error.message
-            assert await next_message() == Result(8, [(5,)])
-    finally:
-        await process.stop(send_stop=True, stop_grace=1.0, kill_grace=0.5)
-        await process.close()
+            assert await worker.next_message() == Result(8, [(5,)])
 
 
 @needs_numpy

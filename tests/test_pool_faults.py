@@ -20,17 +20,21 @@ import pytest
 import trio
 
 import slither_actors as sa
-from slither_actors.workers._process import spawn
 from slither_actors.workers.protocol import (
     PROTOCOL_VERSION,
     Call,
     Error,
-    FrameDecoder,
     Hello,
     Result,
     encode,
 )
-from tests.pool_helpers import pool_settings, process_alive, wait_until, worker_pids
+from tests.pool_helpers import (
+    pool_settings,
+    process_alive,
+    raw_worker,
+    wait_until,
+    worker_pids,
+)
 
 BAD_SECONDS = [math.nan, 0, -1.0, True, "5", None]
 
@@ -175,30 +179,18 @@ async def test_a_session_id_that_is_not_a_str_is_refused_before_anything_is_writ
 
 
 async def test_a_worker_answers_a_malformed_call_with_an_error_for_that_call_alone() -> None:
-    process = await spawn(pool_settings(), 1, "test worker")
-    decoder = FrameDecoder()
-    received: list[Any] = []
-
-    async def next_message() -> Any:
-        while not received:
-            received.extend(decoder.decode(await process.reader.receive_some(1 << 16)))
-        return received.pop(0)
-
-    try:
+    async with raw_worker(pool_settings()) as worker:
         with trio.fail_after(10):
-            assert isinstance(await next_message(), Hello)
+            assert isinstance(await worker.next_message(), Hello)
             bad = msgpack.packb([Call.KIND, 7, "worker_functions:double", False, [1], 123])
-            process.writer.write(struct.pack(">I", len(bad)) + bad)
-            process.writer.write(encode(Call(8, "worker_functions:double", False, [5])))
-            error = await next_message()
+            worker.write(struct.pack(">I", len(bad)) + bad)
+            worker.write(encode(Call(8, "worker_functions:double", False, [5])))
+            error = await worker.next_message()
             assert isinstance(error, Error) and error.call_id == 7
             assert error.type_name == "ProtocolError"
             assert "malformed Call message" in error.message
-            assert await next_message() == Result(8, [10])
-            assert process.process.returncode is None
-    finally:
-        await process.stop(send_stop=True, stop_grace=1.0, kill_grace=0.5)
-        await process.close()
+            assert await worker.next_message() == Result(8, [10])
+            assert worker.process.process.returncode is None
 
 
 # --- 4: SystemExit and KeyboardInterrupt in user code --------------------------------------------

@@ -218,8 +218,15 @@ class Runner:
             self._exhausted = True
 
     async def _cut_received(self, source: Receiver) -> None:
+        # A receiver that can hand over what it holds in one go (a pipe stage's inbox) fills
+        # a FixedBatch without a call per item.
+        strategy = self.strategy
+        take_many = getattr(source, "receive_some_nowait", None)
         while not self._ready and not self._exhausted:
             try:  # what is there already is taken without a wait, so without a timer
+                if take_many is not None and isinstance(strategy, FixedBatch):
+                    self._add_many(take_many(strategy.batch_size - len(self._pending)), strategy)
+                    continue
                 value = source.receive_nowait()
             except trio.WouldBlock:
                 pass
@@ -241,6 +248,19 @@ class Runner:
                     self._add(value)
                 continue
             self._flush()  # the linger is over: a partial batch leaves as it is
+
+    def _add_many(self, values: list[Any], strategy: FixedBatch) -> None:
+        """`_add` for several values at once, under `FixedBatch`; at most one batch's worth."""
+        if not values:
+            return
+        if not self._held:
+            self._held_since = trio.current_time()
+        self._pending.extend(values)
+        size = strategy.batch_size
+        if len(self._pending) >= size:
+            self._ready.append(Batch.of_values(self._pending[:size]))
+            self._pending = self._pending[size:]
+        self._held = len(self._pending)
 
     def _add(self, value: Any) -> None:
         if not self._held:

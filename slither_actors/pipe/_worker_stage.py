@@ -47,6 +47,21 @@ class _Taken:
             self._take(chunk or actor.run.inboxes[actor.stage.name].receive_nowait())
         return self._give()
 
+    def receive_some_nowait(self, limit: int) -> list[Item]:
+        """Up to ``limit`` items (at least one) without a wait; `trio.WouldBlock` if none."""
+        if not self.taken:
+            actor = self.actor
+            chunk = actor.run.leftovers.pop(actor.stage.name, None)
+            self._take(chunk or actor.run.inboxes[actor.stage.name].receive_nowait())
+        taken = self.taken
+        if limit >= len(taken):
+            given = list(taken)
+            taken.clear()
+        else:
+            given = [taken.popleft() for _ in range(limit)]
+        self.actor.started.update(map(_ID, given))  # the runner has them
+        return given
+
     async def receive(self) -> Item:
         try:
             return self.receive_nowait()

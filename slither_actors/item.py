@@ -65,7 +65,13 @@ class Item:
     @classmethod
     def wrap_many(cls, payloads: Iterable[Any]) -> list[Item]:
         """Wrap each payload in a new item; the ids are unique and ascending in input order."""
-        return [cls(_next_id(), payload, NO_META, DEFAULT_ROUTE) for payload in payloads]
+        if not isinstance(payloads, list | tuple):
+            payloads = list(payloads)
+        # One C-level map: no Python call per item but the constructor's own.
+        ids = new_ids(len(payloads))
+        return list(
+            map(cls, ids, payloads, itertools.repeat(NO_META), itertools.repeat(DEFAULT_ROUTE))
+        )
 
     def update_payload(self, payload: Any) -> Item:
         """A copy with a new payload; id, meta and route are kept."""

@@ -225,7 +225,8 @@ class Runner:
         while not self._ready and not self._exhausted:
             try:  # what is there already is taken without a wait, so without a timer
                 if take_many is not None and isinstance(strategy, FixedBatch):
-                    self._add_many(take_many(strategy.batch_size - len(self._pending)), strategy)
+                    room = max(1, strategy.batch_size - len(self._pending))  # never asks for 0
+                    self._add_many(take_many(room), strategy)
                     continue
                 value = source.receive_nowait()
             except trio.WouldBlock:

@@ -15,10 +15,11 @@ from slither_actors.config import Ordering, settings_in_use
 from slither_actors.context import Context
 from slither_actors.core import open_own_nursery
 from slither_actors.dispatching._batch import Batch
+from slither_actors.dispatching._execution import execute_batch
 from slither_actors.dispatching._executors import Executor, check_executor
 from slither_actors.dispatching._policies import as_policy
 from slither_actors.dispatching._results import DispatchResults
-from slither_actors.dispatching._runner import Halted, Runner, execute_batch
+from slither_actors.dispatching._runner import Halted, Runner
 from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch, check_strategy
 from slither_actors.errors import DispatchError
 from slither_actors.item import Item

@@ -24,15 +24,13 @@ from slither_actors.config import Ordering
 from slither_actors.context import Context
 from slither_actors.core import Signal, open_own_nursery
 from slither_actors.dispatching._batch import Batch
+from slither_actors.dispatching._execution import BATCH_SPAN, execute_batch, results_of
 from slither_actors.dispatching._executors import Executor
 from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip, describe
 from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
-from slither_actors.errors import BatchLengthError
 from slither_actors.item import Item
 
-__all__ = ["Halted", "Receiver", "Runner", "execute_batch"]
-
-_BATCH_SPAN = ("slither", "dispatch", "batch")
+__all__ = ["Halted", "Receiver", "Runner"]
 
 
 class Halted(Exception):
@@ -138,10 +136,10 @@ class Runner:
         plain = not isinstance(self.policy, Retry)
         while (taken := self._take_at_once() or await self._take()) is not None:
             ref, batch = taken
-            if plain and execute_payloads is not None and not telemetry.is_observed(_BATCH_SPAN):
+            if plain and execute_payloads is not None and not telemetry.is_observed(BATCH_SPAN):
                 try:
                     results = await execute_payloads(batch.payloads, self.context, self.timeout)
-                    done = _results_of(self.executor, ref, batch, results)
+                    done = results_of(self.executor, ref, batch, results)
                 except Exception as error:
                     done = self._failed(self.policy, ref, batch, error, 1)
             else:
@@ -161,6 +159,10 @@ class Runner:
             self._cut_slice(self._source, self.strategy.batch_size)
             if not self._ready:
                 return None
+        return self._pop_ready()
+
+    def _pop_ready(self) -> tuple[int, Batch]:
+        """The first cut batch, numbered and counted in the window."""
         ref = self._next_ref
         self._next_ref += 1
         self._unemitted += 1
@@ -172,10 +174,7 @@ class Runner:
                 await self._window.wait()
                 continue
             if self._ready:
-                ref = self._next_ref
-                self._next_ref += 1
-                self._unemitted += 1
-                return ref, self._ready.popleft()
+                return self._pop_ready()
             if self._exhausted:
                 return None
             await self._cut()
@@ -376,54 +375,6 @@ class Runner:
 
     async def _execute(self, ref: int, batch: Batch, attempt: int) -> Batch:
         return await execute_batch(self.executor, ref, batch, self.context, self.timeout, attempt)
-
-
-async def execute_batch(
-    executor: Executor,
-    ref: int,
-    batch: Batch,
-    context: Context,
-    timeout: float | None,
-    attempt: int = 1,
-) -> Batch:
-    """Run one batch through ``executor``: its results as columns, under a telemetry span.
-
-    Raises what the executor raised, or `BatchLengthError` when it returned a different
-    number of results than the batch had items.
-    """
-    if not telemetry.is_observed(_BATCH_SPAN):
-        return await _call(executor, ref, batch, context, timeout)
-    metadata = {
-        "batch_ref": ref,
-        "size": len(batch),
-        "attempt": attempt,
-        "executor": executor.name,
-        "pipe": context.pipe,
-        "stage": context.stage,
-    }
-    with telemetry.span(_BATCH_SPAN, metadata) as span:
-        done = await _call(executor, ref, batch, context, timeout)
-        span.measurements["count"] = len(done)
-    return done
-
-
-async def _call(
-    executor: Executor, ref: int, batch: Batch, context: Context, timeout: float | None
-) -> Batch:
-    execute_payloads = getattr(executor, "execute_payloads", None)
-    if execute_payloads is not None:
-        results = await execute_payloads(batch.payloads, context, timeout)
-    else:
-        results = await executor.execute(batch.items(), context, timeout)
-    return _results_of(executor, ref, batch, results)
-
-
-def _results_of(executor: Executor, ref: int, batch: Batch, results: Any) -> Batch:
-    """The batch's results, if the executor returned one per item; else `BatchLengthError`."""
-    if type(results) is not list or len(results) != len(batch.payloads):
-        got = len(results) if isinstance(results, list) else type(results).__name__
-        raise BatchLengthError(executor.name, ref, len(batch), got)
-    return batch.with_payloads(results)
 
 
 def _first(group: BaseExceptionGroup[Halted]) -> Halted:

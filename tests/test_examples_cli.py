@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -30,19 +29,7 @@ from slither_actors.examples._workload import (
     run_workload,
     split,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-async def run_python(*arguments: str) -> subprocess.CompletedProcess[bytes]:
-    with trio.fail_after(60):
-        return await trio.run_process(
-            [sys.executable, *arguments],
-            capture_stdout=True,
-            capture_stderr=True,
-            cwd=ROOT,
-            check=False,
-        )
+from tests.test_examples import ROOT, run_python
 
 
 @pytest.mark.parametrize(
@@ -70,7 +57,7 @@ async def test_a_demo_whose_extra_is_missing_says_which_command_installs_it() ->
         "from slither_actors.examples.__main__ import main\n"
         "sys.exit(main(['ml_scoring', '--size', 'small', '--json']))"
     )
-    result = await run_python("-c", program)
+    result = await run_python("-c", program, check=False)
     assert result.returncode == 1
     error = result.stderr.decode()
     assert "ml_scoring needs scikit-learn (the 'examples' extra)" in error
@@ -80,7 +67,7 @@ async def test_a_demo_whose_extra_is_missing_says_which_command_installs_it() ->
 
 
 async def test_a_story_under_json_is_one_object_with_its_printout() -> None:
-    result = await run_python("-m", "slither_actors.examples", "workers", "--json")
+    result = await run_python("-m", "slither_actors.examples", "workers", "--json", check=False)
     assert result.returncode == 0, result.stderr.decode()
     (line,) = result.stdout.decode().splitlines()
     report = json.loads(line)

@@ -9,7 +9,7 @@ them. The contenders:
 - ``tuple subclass``: fields read by properties over ``operator.itemgetter``. The fastest
   to make, but an item would then *be* a tuple: equal to a plain tuple of the same fields,
   iterable, of length 4, which no caller of an `Item` expects;
-- no item at all: the columns `DispatchResults` keeps (a list of payloads), for scale.
+- no item at all: the columns `Results` keeps (a list of payloads), for scale.
 
 Run it from the repository root: ``python bench/items.py`` (a few seconds). Nothing is
 asserted: this is a report; the medians of 7 repeats are printed, with ratios to attrs.

@@ -104,9 +104,6 @@ if TYPE_CHECKING:
         BatchStrategy as BatchStrategy,
     )
     from slither_actors.dispatching import (
-        DispatchResults as DispatchResults,
-    )
-    from slither_actors.dispatching import (
         Executor as Executor,
     )
     from slither_actors.dispatching import (
@@ -120,6 +117,9 @@ if TYPE_CHECKING:
     )
     from slither_actors.dispatching import (
         LocalExecutor as LocalExecutor,
+    )
+    from slither_actors.dispatching import (
+        Results as Results,
     )
     from slither_actors.dispatching import (
         ResultStream as ResultStream,
@@ -405,7 +405,7 @@ _HOMES = {
     "DEFAULT_CALL_TIMEOUT": "slither_actors.core",
     "DEFAULT_ROUTE": "slither_actors.item",
     "DeferredReply": "slither_actors.core",
-    "DispatchResults": "slither_actors.dispatching",
+    "Results": "slither_actors.dispatching",
     "DispatchError": "slither_actors.errors",
     "DispatchSettings": "slither_actors.config",
     "DuplicateChild": "slither_actors.errors",

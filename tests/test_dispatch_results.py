@@ -1,4 +1,4 @@
-"""`DispatchResults`: the columns a dispatch keeps give the same items, ids, metas and
+"""`Results`: the columns a dispatch keeps give the same items, ids, metas and
 routes as the items themselves, whichever way they are read, and as the Item path does."""
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def test_the_columns_read_every_way_alike_and_as_the_item_path(
         "on_error": policy,
     }
 
-    async def run() -> tuple[sa.DispatchResults, Any, list[sa.DispatchResults]]:
+    async def run() -> tuple[sa.Results, Any, list[sa.Results]]:
         columns = await sa.dispatch(wrapped, executor=Doubling(bad, delays), **options)
         by_items = await sa.dispatch(wrapped, executor=DoublingItems(bad, delays), **options)
         chunks = []
@@ -117,7 +117,7 @@ def test_the_columns_read_every_way_alike_and_as_the_item_path(
     results, by_items, chunks = trio.run(run, clock=trio.testing.MockClock(autojump_threshold=0))
 
     items = results.items()
-    assert isinstance(results, sa.DispatchResults) and len(results) == len(items) == count
+    assert isinstance(results, sa.Results) and len(results) == len(items) == count
     assert _fields(results) == _fields(items) == _fields(by_items)
     assert _fields(results[index] for index in range(len(results))) == _fields(items)
     assert _fields(results[-index] for index in range(1, len(results) + 1)) == _fields(
@@ -146,9 +146,9 @@ def test_results_index_like_a_list_and_say_what_is_wrong() -> None:
     ids = sa.Item.wrap_many([10, 20, 30])
     first = Batch.of_items(ids[:2])
     second = Batch.of_items(ids[2:])
-    results = sa.DispatchResults([first, Batch(range(0), []), second])
+    results = sa.Results([first, Batch(range(0), []), second])
     assert len(results) == 3 and results[2].payload == 30 and results[-3].payload == 10
-    with pytest.raises(IndexError, match=r"DispatchResults index 3 out of range \(3 items\)"):
+    with pytest.raises(IndexError, match=r"Results index 3 out of range \(3 items\)"):
         results[3]
     with pytest.raises(IndexError, match="index -4 out of range"):
         results[-4]
@@ -158,9 +158,9 @@ def test_results_index_like_a_list_and_say_what_is_wrong() -> None:
     assert [ids[0]] + results == [ids[0], *ids]  # noqa: RUF005
     assert results != [1, 2, 3] and results != "abc"
     assert ids[1] in results and results.index(ids[2]) == 2
-    assert repr(results) == f"DispatchResults({ids!r})"
-    many = sa.DispatchResults([Batch.of_values(list(range(25)))])
-    assert repr(many) == "<DispatchResults of 25 items in 1 batches>"
+    assert repr(results) == f"Results({ids!r})"
+    many = sa.Results([Batch.of_values(list(range(25)))])
+    assert repr(many) == "<Results of 25 items in 1 batches>"
     with pytest.raises(TypeError, match="unhashable"):
         hash(results)
 
@@ -168,7 +168,7 @@ def test_results_index_like_a_list_and_say_what_is_wrong() -> None:
 def test_fresh_ids_are_kept_as_a_range_and_given_back_as_ints() -> None:
     batch = Batch.of_values(list(range(64)))
     assert isinstance(batch.ids, range) and len(batch.ids) == 64
-    results = sa.DispatchResults([batch.with_payloads([value + 1 for value in range(64)])])
+    results = sa.Results([batch.with_payloads([value + 1 for value in range(64)])])
     assert results.ids() == list(batch.ids) and results.payloads()[:2] == [1, 2]
     # Items given in another order keep their ids as a list.
     items = sa.Item.wrap_many([1, 2, 3])

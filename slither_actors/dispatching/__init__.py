@@ -9,7 +9,7 @@ from slither_actors.dispatching._executors import (
     WorkerExecutor,
 )
 from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip
-from slither_actors.dispatching._results import DispatchResults
+from slither_actors.dispatching._results import Results
 from slither_actors.dispatching._strategies import (
     Batcher,
     BatchStrategy,
@@ -22,7 +22,6 @@ from slither_actors.dispatching._strategies import (
 __all__ = [
     "BatchStrategy",
     "Batcher",
-    "DispatchResults",
     "ErrorPolicy",
     "Executor",
     "FixedBatch",
@@ -30,6 +29,7 @@ __all__ = [
     "KeyPartition",
     "LocalExecutor",
     "ResultStream",
+    "Results",
     "Retry",
     "Route",
     "Skip",

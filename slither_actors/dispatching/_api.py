@@ -18,7 +18,7 @@ from slither_actors.dispatching._batch import Batch
 from slither_actors.dispatching._execution import execute_batch
 from slither_actors.dispatching._executors import Executor, check_executor
 from slither_actors.dispatching._policies import as_policy
-from slither_actors.dispatching._results import DispatchResults
+from slither_actors.dispatching._results import Results
 from slither_actors.dispatching._runner import Halted, Runner
 from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch, check_strategy
 from slither_actors.errors import DispatchError
@@ -41,7 +41,7 @@ async def dispatch(
     on_error: Any = None,
     timeout: float | None = None,
     context: Context | None = None,
-) -> DispatchResults:
+) -> Results:
     """Run ``items`` through ``executor`` in batches and return the result items.
 
     ``items`` is a list, any iterable or an async iterable of payloads or `Item`s; it is
@@ -53,9 +53,9 @@ async def dispatch(
     ``settings.dispatch`` (or the defaults: 64, 8, preserve, halt).
 
     Results come in batch order, which is input order except under `KeyPartition` (a
-    key's items travel together), as a `DispatchResults`: a sequence of `Item`s kept as
+    key's items travel together), as a `Results`: a sequence of `Item`s kept as
     columns, whose ``payloads()`` and ``ids()`` make no item at all. Under halt, raises
-    `DispatchError` carrying the items that had completed (a `DispatchResults`, in batch
+    `DispatchError` carrying the items that had completed (a `Results`, in batch
     order); the batches still in flight are cancelled.
 
     A bad argument raises `ValueError` before anything runs: ``items`` that are not
@@ -78,7 +78,7 @@ async def dispatch(
     except Halted as halted:
         partial = _in_batch_order(finished + runner.unfinished(halted))
         raise DispatchError(halted.reason, halted.batch_ref, partial) from halted.reason
-    return DispatchResults(batch for _, batch in finished)
+    return Results(batch for _, batch in finished)
 
 
 @attrs.define(eq=False)
@@ -103,20 +103,20 @@ class ResultStream:
         self._position += 1
         return item
 
-    async def chunks(self) -> AsyncIterator[DispatchResults]:
-        """The results a batch at a time, each a `DispatchResults` (whose ``payloads()``
+    async def chunks(self) -> AsyncIterator[Results]:
+        """The results a batch at a time, each a `Results` (whose ``payloads()``
         make no `Item`): the fast way through a large stream. Results already taken one by
         one are not given again."""
         if self._position < len(self._current):  # the rest of a batch begun item by item
             rest = self._current.part(self._position, len(self._current))
             self._current, self._position = Batch(range(0), []), 0
-            yield DispatchResults([rest])
+            yield Results([rest])
         while True:
             try:
                 batch = await self._next_batch()
             except StopAsyncIteration:
                 return
-            yield DispatchResults([batch])
+            yield Results([batch])
 
     async def _next_batch(self) -> Batch:
         """The next finished batch; StopAsyncIteration at the end, `DispatchError` after a
@@ -214,8 +214,8 @@ def _session_of(context: Context, given: Context | None) -> AbstractContextManag
     return own_session(context.session_id) if given is None else nullcontext()
 
 
-def _in_batch_order(batches: list[tuple[int, Batch]]) -> DispatchResults:
-    return DispatchResults(batch for _, batch in sorted(batches, key=lambda entry: entry[0]))
+def _in_batch_order(batches: list[tuple[int, Batch]]) -> Results:
+    return Results(batch for _, batch in sorted(batches, key=lambda entry: entry[0]))
 
 
 def _runner(

@@ -1,4 +1,5 @@
-"""`DispatchResults`: what `dispatch` returns, a sequence of items kept as columns.
+"""`Results`: what `dispatch` returns and what a pipe's output holds, a sequence of items
+kept as columns.
 
 Each finished batch stays as it came back: its ids (a `range` for fresh ones), the list of
 payloads the worker returned, and metas and routes only where some item has them. An `Item`
@@ -17,22 +18,23 @@ from typing import Any, overload
 from slither_actors.dispatching._batch import Batch
 from slither_actors.item import Item
 
-__all__ = ["DispatchResults"]
+__all__ = ["Results"]
 
 _SHOWN = 20  # a repr lists the items of results up to this long
 
 
-class DispatchResults(Sequence[Item]):
-    """The result items of a dispatch, in order: a read-only sequence of `Item`s.
+class Results(Sequence[Item]):
+    """The result items of a dispatch, or the items of a pipe's output, in order: a
+    read-only sequence of `Item`s.
 
-    Index, slice, iterate, ``len``, ``in`` and ``==`` (with another `DispatchResults` or a
+    Index, slice, iterate, ``len``, ``in`` and ``==`` (with another `Results` or a
     list of items) work as on a list of items; ``+`` with a list gives a list. The fast
     accessors skip the items altogether:
 
     - ``payloads()``: the result payloads, as a list;
     - ``ids()``: the ids, as a list (each result keeps its input item's id);
     - ``items()``: the items, as a list (what a list of results used to be);
-    - ``chunks()``: one `DispatchResults` per batch, in order.
+    - ``chunks()``: one `Results` per batch, in order.
     """
 
     __slots__ = ("_batches", "_starts")
@@ -41,6 +43,12 @@ class DispatchResults(Sequence[Item]):
         self._batches = [batch for batch in batches if batch.payloads]
         lengths = itertools.accumulate(len(batch.payloads) for batch in self._batches)
         self._starts = [0, *lengths]  # where each batch starts, then the total
+
+    def _add(self, batch: Batch) -> None:
+        """Hold ``batch`` after the batches held already (for the result of a run under way)."""
+        if batch.payloads:
+            self._batches.append(batch)
+            self._starts.append(self._starts[-1] + len(batch.payloads))
 
     def __len__(self) -> int:
         return self._starts[-1]
@@ -56,12 +64,12 @@ class DispatchResults(Sequence[Item]):
             return self.items()[index]
         if not isinstance(index, int):
             raise TypeError(
-                f"DispatchResults indices must be int or slice, not {type(index).__name__}"
+                f"Results indices must be int or slice, not {type(index).__name__}"
             )
         length = len(self)
         position = index + length if index < 0 else index
         if not 0 <= position < length:
-            raise IndexError(f"DispatchResults index {index} out of range ({length} items)")
+            raise IndexError(f"Results index {index} out of range ({length} items)")
         batch = bisect.bisect_right(self._starts, position) - 1
         return self._batches[batch].item_at(position - self._starts[batch])
 
@@ -70,14 +78,14 @@ class DispatchResults(Sequence[Item]):
             yield from batch.results(batch.payloads)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, DispatchResults | list | tuple):
+        if isinstance(other, Results | list | tuple):
             return len(self) == len(other) and self.items() == list(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # a sequence compared by value
 
     def __add__(self, other: Any) -> list[Item]:
-        if isinstance(other, DispatchResults | list | tuple):
+        if isinstance(other, Results | list | tuple):
             return self.items() + list(other)
         return NotImplemented
 
@@ -88,8 +96,8 @@ class DispatchResults(Sequence[Item]):
 
     def __repr__(self) -> str:
         if len(self) <= _SHOWN:
-            return f"DispatchResults({self.items()!r})"
-        return f"<DispatchResults of {len(self)} items in {len(self._batches)} batches>"
+            return f"Results({self.items()!r})"
+        return f"<Results of {len(self)} items in {len(self._batches)} batches>"
 
     def payloads(self) -> list[Any]:
         """The result payloads, in order, without making an `Item` for any of them."""
@@ -103,6 +111,6 @@ class DispatchResults(Sequence[Item]):
         """The results as a list of `Item`s."""
         return [item for batch in self._batches for item in batch.results(batch.payloads)]
 
-    def chunks(self) -> list[DispatchResults]:
-        """The results batch by batch, each a `DispatchResults` of its own."""
-        return [DispatchResults([batch]) for batch in self._batches]
+    def chunks(self) -> list[Results]:
+        """The results batch by batch, each a `Results` of its own."""
+        return [Results([batch]) for batch in self._batches]

@@ -284,6 +284,10 @@ async def test_a_batch_handler_takes_what_is_waiting() -> None:
     assert [record.item.payload for record in result.errors] == [2]
 
 
+def keep_payload(payload: Any) -> Any:
+    return payload
+
+
 # --- streaming, overlap and backpressure ------------------------------------------------------
 
 
@@ -300,9 +304,9 @@ async def test_the_first_output_arrives_before_the_input_is_exhausted() -> None:
             assert (output, item.payload) == ("default", 10)
             break
         await trio.testing.wait_all_tasks_blocked()
-        # Items travel in chunks of 64. Per stage: one chunk in its inbox, one in hand, one
+        # Items travel in chunks of 256. Per stage: one chunk in its inbox, one in hand, one
         # being sent on; one more in the feeder's hands. Far from the 10,000 of the input.
-        assert len(read) <= (2 * 3 + 1) * 64
+        assert len(read) <= (2 * 3 + 1) * 256
 
 
 async def test_stages_work_at_the_same_time() -> None:
@@ -438,6 +442,26 @@ async def test_a_stage_that_keeps_crashing_ends_the_run_with_supervisor_exhauste
                     await trio.sleep(0.01)
 
 
+async def test_a_stage_buffer_bounds_the_chunks_that_come_into_it() -> None:
+    sizes: list[int] = []
+
+    def double_all(payloads: list[int]) -> list[int]:
+        sizes.append(len(payloads))
+        return [payload * 2 for payload in payloads]
+
+    class SmallInbox(sa.Pipe):
+        stages = [
+            sa.LocalStage("keep", keep_payload, takes="payload"),
+            sa.LocalStage(
+                "double", batch_handler=double_all, batch_size=100, buffer=4, takes="payload"
+            ),
+        ]
+
+    result = await sa.run_pipe(SmallInbox, range(1_000))
+    assert result.payloads() == [number * 2 for number in range(1_000)]
+    assert max(sizes) == 4  # chunks of 256 leave "keep", cut to the 4 "double" holds
+
+
 async def test_a_million_items_stream_through_in_flat_memory() -> None:
     # Memory stays flat when the input is never more than a few chunks ahead of the
     # consumer, at every point of the run, not just at its start.
@@ -455,4 +479,4 @@ async def test_a_million_items_stream_through_in_flat_memory() -> None:
             assert item.payload == consumed * 2 + 10  # in order, each one through both stages
             consumed += 1
     assert consumed == 1_000_000
-    assert most_ahead <= (2 * 3 + 1) * 64  # as in the test of the first output above
+    assert most_ahead <= (2 * 3 + 1) * 256  # as in the test of the first output above

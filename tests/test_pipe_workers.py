@@ -139,3 +139,37 @@ async def test_session_views_answer_the_runs_workers_and_go_away_after() -> None
 async def test_a_pipe_with_stores_needs_a_runtime() -> None:
     with pytest.raises(sa.NoRuntime, match="uses stores"):
         await sa.run_pipe(Featured, ["user:42"])
+
+
+async def test_a_worker_stage_crash_gives_every_item_one_fate() -> None:
+    # Batches of 2, 2 in flight; item 10 takes a second in its worker. The stage actor
+    # crashes once the ten items before it are out: its batch is still running, the next
+    # one done and waiting for it (order is kept), and more items wait in the inbox.
+    payloads = [0.0] * 40
+    payloads[10] = 1.0
+    items = sa.Item.wrap_many(payloads)
+
+    class Slow(sa.Pipe):
+        stages = [
+            sa.WorkerStage(
+                "slow",
+                module="worker_functions",
+                function="sleep",
+                batch_size=2,
+                max_in_flight=2,
+                buffer=4,
+            )
+        ]
+
+    seen: list[int] = []
+    async with sa.open_runtime(SETTINGS), sa.stream_pipe(Slow, items) as results:
+        async for _, item in results:
+            seen.append(item.id)
+            if len(seen) == 10:
+                (child,) = results._run.supervisor.which_children()
+                await child.value.cast("crash")  # stage actors take no casts: this one crashes
+    recorded = [record.item.id for record in results.errors]
+    assert sorted(seen + recorded) == [item.id for item in items]  # each once, none lost
+    assert all("the stage crashed" in record.reason for record in results.errors)
+    assert items[10].id in recorded and items[11].id in recorded  # the batch that was running
+    assert len(seen) > 10  # the restarted stage went on with what was left

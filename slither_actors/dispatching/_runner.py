@@ -30,7 +30,7 @@ from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route
 from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
 from slither_actors.item import Item
 
-__all__ = ["Halted", "Receiver", "Runner"]
+__all__ = ["BatchReceiver", "Halted", "Receiver", "Runner", "Skipped"]
 
 
 class Halted(Exception):
@@ -54,6 +54,22 @@ class Receiver(Protocol):
     def receive_nowait(self) -> Any: ...
 
 
+@runtime_checkable
+class BatchReceiver(Protocol):
+    """An input that hands over items as columns, up to ``limit`` at a time (at least one):
+    ``await receive_batch(limit)`` until `trio.EndOfChannel`, or ``receive_batch_nowait``
+    (`trio.WouldBlock` when nothing is there). A pipe stage's inbox is one."""
+
+    async def receive_batch(self, limit: int) -> Batch: ...
+
+    def receive_batch_nowait(self, limit: int) -> Batch: ...
+
+
+# Takes the items a `Skip` policy dropped, with the error and the attempts made, in place
+# of handing them on marked as skipped.
+Skipped = Callable[[Batch, BaseException, int], None]
+
+
 # Takes a finished batch's ref and its results, as columns; batches come in ref order under
 # `Ordering.PRESERVE`.
 Emit = Callable[[int, Batch], Awaitable[None]]
@@ -73,9 +89,12 @@ class Runner:
     # Seconds a partial batch may wait, from its first item, for more items from a
     # `Receiver` input (None: until the batch is full or the input ends).
     linger: float | None = None
+    # If set, items skipped under the policy go here rather than on, marked (see `Skipped`).
+    skipped: Skipped | None = None
     # The input, in the one field that fits its kind (sorted out once: an isinstance check
     # against the Receiver protocol costs more than cutting a batch).
     _received: Receiver | None = None
+    _batches_received: BatchReceiver | None = None
     _async_source: AsyncIterator[Any] | None = None
     _source: Iterator[Any] | None = None
     _held: int = 0  # items taken from the input that are in no batch yet
@@ -83,6 +102,9 @@ class Runner:
     _source_lock: trio.Lock = attrs.Factory(trio.Lock)
     _batcher: Any = None
     _pending: list[Any] = attrs.Factory(list)  # FixedBatch: values of the batch being cut
+    _pending_parts: list[Batch] = attrs.Factory(list)  # the same, from a BatchReceiver
+    _in_batcher: dict[int, Item] = attrs.Factory(dict)  # other strategies: items held there
+    _running: dict[int, Batch] = attrs.Factory(dict)  # batches in a lane, by ref
     _ready: collections.deque[Batch] = attrs.Factory(collections.deque)
     _exhausted: bool = False
     _next_ref: int = 1
@@ -93,15 +115,19 @@ class Runner:
     _emit: Emit | None = None
     _emitting: bool = False
 
-    async def run(self, items: Iterable[Any] | AsyncIterable[Any] | Receiver, emit: Emit) -> None:
+    async def run(
+        self, items: Iterable[Any] | AsyncIterable[Any] | Receiver | BatchReceiver, emit: Emit
+    ) -> None:
         """Process every item, handing finished items to ``emit`` batch by batch.
 
-        ``items`` is an iterable, an async iterable, or a `Receiver` (a channel: read with
+        ``items`` is an iterable, an async iterable, a `Receiver` (a channel: read with
         ``receive()`` until `trio.EndOfChannel`, which is what lets a partial batch go after
-        ``linger`` without losing an item). Raises `Halted` when the policy halts (the other
-        batches in flight are cancelled).
+        ``linger`` without losing an item) or a `BatchReceiver`. Raises `Halted` when the
+        policy halts (the other batches in flight are cancelled).
         """
-        if isinstance(items, Receiver):
+        if isinstance(items, BatchReceiver):
+            self._batches_received = items
+        elif isinstance(items, Receiver):
             self._received = items
         elif isinstance(items, AsyncIterable):
             self._async_source = aiter(items)
@@ -127,6 +153,17 @@ class Runner:
             batches.append((halted.batch_ref, Batch.concat(halted.completed)))
         return batches
 
+    def held(self, handed: int | None = None) -> list[Batch]:
+        """Every item taken from the input and not handed on yet (the batch ``handed``, being
+        handed on, excepted): cut or not, running, or finished."""
+        held = [*self._pending_parts, *self._ready, *self._running.values()]
+        if self._pending:
+            held.append(Batch.of_values(self._pending))
+        if self._in_batcher:
+            held.append(Batch.of_items(list(self._in_batcher.values())))
+        held += [batch for ref, batch in self._finished.items() if ref != handed]
+        return held
+
     # --- lanes ----------------------------------------------------------------------------
 
     async def _lane(self) -> None:
@@ -134,8 +171,10 @@ class Runner:
         # batch spans. Each coroutine level left out saves its frame on every await.
         execute_payloads = getattr(self.executor, "execute_payloads", None)
         plain = not isinstance(self.policy, Retry)
+        running = self._running
         while (taken := self._take_at_once() or await self._take()) is not None:
             ref, batch = taken
+            running[ref] = batch
             if plain and execute_payloads is not None and not telemetry.is_observed(BATCH_SPAN):
                 try:
                     results = await execute_payloads(batch.payloads, self.context, self.timeout)
@@ -144,6 +183,7 @@ class Runner:
                     done = self._failed(self.policy, ref, batch, error, 1)
             else:
                 done = await self._process(ref, batch)
+            del running[ref]
             await self._hand_on(ref, done)
 
     def _take_at_once(self) -> tuple[int, Batch] | None:
@@ -152,11 +192,12 @@ class Runner:
         if self._unemitted >= self.max_in_flight:
             return None
         if not self._ready:
-            if self._source is None or self._exhausted or self._pending:
+            if self._exhausted or not isinstance(self.strategy, FixedBatch):
                 return None
-            if not isinstance(self.strategy, FixedBatch):
-                return None
-            self._cut_slice(self._source, self.strategy.batch_size)
+            if self._batches_received is not None and not self._source_lock.locked():
+                self._cut_batches_nowait(self._batches_received)
+            elif self._source is not None and not self._pending:
+                self._cut_slice(self._source, self.strategy.batch_size)
             if not self._ready:
                 return None
         return self._pop_ready()
@@ -181,9 +222,20 @@ class Runner:
 
     async def _cut(self) -> None:
         """Take input until at least one batch is cut, or the input ends."""
-        if self._received is not None:
-            async with self._source_lock:
-                await self._cut_received(self._received)
+        lock = self._source_lock
+        if self._batches_received is not None or self._received is not None:
+            try:  # the lock is free, as a rule: no trip through the scheduler for it
+                lock.acquire_nowait()
+            except trio.WouldBlock:
+                await lock.acquire()
+            try:
+                if self._batches_received is not None:
+                    await self._cut_batches(self._batches_received)
+                else:
+                    assert self._received is not None
+                    await self._cut_received(self._received)
+            finally:
+                lock.release()
             return
         if self._async_source is not None:
             async with self._source_lock:  # one lane at a time pulls an async input
@@ -217,16 +269,8 @@ class Runner:
             self._exhausted = True
 
     async def _cut_received(self, source: Receiver) -> None:
-        # A receiver that can hand over what it holds in one go (a pipe stage's inbox) fills
-        # a FixedBatch without a call per item.
-        strategy = self.strategy
-        take_many = getattr(source, "receive_some_nowait", None)
         while not self._ready and not self._exhausted:
             try:  # what is there already is taken without a wait, so without a timer
-                if take_many is not None and isinstance(strategy, FixedBatch):
-                    room = max(1, strategy.batch_size - len(self._pending))  # never asks for 0
-                    self._add_many(take_many(room), strategy)
-                    continue
                 value = source.receive_nowait()
             except trio.WouldBlock:
                 pass
@@ -236,10 +280,7 @@ class Runner:
             else:
                 self._add(value)
                 continue
-            deadline = math.inf
-            if self._held and self.linger is not None:
-                deadline = self._held_since + self.linger
-            with trio.move_on_at(deadline):
+            with trio.move_on_at(self._linger_deadline()):
                 try:
                     value = await source.receive()
                 except trio.EndOfChannel:
@@ -249,18 +290,63 @@ class Runner:
                 continue
             self._flush()  # the linger is over: a partial batch leaves as it is
 
-    def _add_many(self, values: list[Any], strategy: FixedBatch) -> None:
-        """`_add` for several values at once, under `FixedBatch`; at most one batch's worth."""
-        if not values:
+    async def _cut_batches(self, source: BatchReceiver) -> None:
+        """`_cut_received` for an input that hands over columns: under `FixedBatch`, a
+        batch is cut from them with no call per item."""
+        while not self._ready and not self._exhausted:
+            room = max(1, self._room())  # never asks for none
+            try:  # what is there already is taken without a wait, so without a timer
+                self._add_part(source.receive_batch_nowait(room))
+                continue
+            except trio.WouldBlock:
+                pass
+            except trio.EndOfChannel:
+                self._end_of_input()
+                continue
+            with trio.move_on_at(self._linger_deadline()):
+                try:
+                    self._add_part(await source.receive_batch(room))
+                except trio.EndOfChannel:
+                    self._end_of_input()
+                continue
+            self._flush()  # the linger is over: a partial batch leaves as it is
+
+    def _cut_batches_nowait(self, source: BatchReceiver) -> None:
+        """`_cut_batches` as far as it goes without a wait."""
+        while not self._ready and not self._exhausted:
+            try:
+                self._add_part(source.receive_batch_nowait(max(1, self._room())))
+            except trio.WouldBlock:
+                return
+            except trio.EndOfChannel:
+                self._end_of_input()
+
+    def _room(self) -> int:
+        """How many items the batch being cut may still take (one at a time, but under
+        `FixedBatch`)."""
+        if isinstance(self.strategy, FixedBatch):
+            return self.strategy.batch_size - self._held
+        return 1
+
+    def _linger_deadline(self) -> float:
+        if self._held and self.linger is not None:
+            return self._held_since + self.linger
+        return math.inf
+
+    def _add_part(self, part: Batch) -> None:
+        """`_add` for a run of items as columns (at most `_room` of them)."""
+        if not isinstance(self.strategy, FixedBatch):
+            for item in part.items():
+                self._add(item)
             return
         if not self._held:
             self._held_since = trio.current_time()
-        self._pending.extend(values)
-        size = strategy.batch_size
-        if len(self._pending) >= size:
-            self._ready.append(Batch.of_values(self._pending[:size]))
-            self._pending = self._pending[size:]
-        self._held = len(self._pending)
+        self._held += len(part)
+        self._pending_parts.append(part)
+        if self._held >= self.strategy.batch_size:
+            self._ready.append(Batch.concat(self._pending_parts))
+            self._pending_parts = []
+            self._held = 0
 
     def _add(self, value: Any) -> None:
         if not self._held:
@@ -274,9 +360,15 @@ class Runner:
                 self._held = 0
             return
         item = value if type(value) is Item else Item.wrap(value)
+        self._in_batcher[item.id] = item
         for batch in self._batcher.add(item):
-            self._ready.append(Batch.of_items(batch))
-            self._held -= len(batch)
+            self._cut_from_batcher(batch)
+
+    def _cut_from_batcher(self, items: list[Item]) -> None:
+        for item in items:
+            self._in_batcher.pop(item.id, None)
+        self._ready.append(Batch.of_items(items))
+        self._held -= len(items)
 
     def _end_of_input(self) -> None:
         self._flush()
@@ -287,7 +379,11 @@ class Runner:
         if self._pending:
             self._ready.append(Batch.of_values(self._pending))
             self._pending = []
-        self._ready.extend(Batch.of_items(batch) for batch in self._batcher.flush())
+        if self._pending_parts:
+            self._ready.append(Batch.concat(self._pending_parts))
+            self._pending_parts = []
+        for batch in self._batcher.flush():
+            self._cut_from_batcher(batch)
         self._held = 0
 
     async def _hand_on(self, ref: int, done: Batch) -> None:
@@ -362,6 +458,9 @@ class Runner:
         attempts: int,
     ) -> Batch:
         if isinstance(policy, Skip):
+            if self.skipped is not None:
+                self.skipped(batch, error, attempts)
+                return batch.part(0, 0)
             marks = {"skipped": True, "error": describe(error), "attempts": attempts}
             return batch.with_meta(marks)
         if isinstance(policy, Route):

@@ -24,18 +24,20 @@ from slither_actors import telemetry
 from slither_actors._checks import check_instance, check_text
 from slither_actors.context import Context
 from slither_actors.core import ChildSpec, Supervisor, open_own_nursery
+from slither_actors.dispatching._batch import Batch
 from slither_actors.errors import NoRuntime
 from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import Pipe, check_pipe
 from slither_actors.pipe._local_stage import LocalStageActor
 from slither_actors.pipe._run import (
-    CHUNK,
     Chunk,
     ErrorRecord,
     Exits,
     PipeResult,
     Run,
     empty_outputs,
+    receive_chunk,
+    send_chunk,
 )
 from slither_actors.pipe._stage_actors import RouterStageActor, StageActor
 from slither_actors.pipe._stages import LocalStage, RouterStage, Stage
@@ -75,10 +77,19 @@ async def run_pipe(
     result = PipeResult(empty_outputs(pipe), [])
     outputs = result.outputs
     async with _open_run(pipe, inputs, session_id, metadata, result) as run:
-        async for chunk in run.exits:
+        while (chunk := await _next_exits(run)) is not None:
             for output, items in chunk:
-                outputs[output] += items
+                outputs[output]._add(items)
     return result
+
+
+async def _next_exits(run: Run) -> Exits | None:
+    """The next items to leave ``run``, None once all have."""
+    try:
+        exits: Exits = await receive_chunk(run.exits)
+    except trio.EndOfChannel:
+        return None
+    return exits
 
 
 @attrs.define(eq=False)
@@ -198,6 +209,9 @@ async def running(
             raise single from single.__cause__
         span.measurements.update(_counts(run))
         if run.halted is not None:
+            if result is not None:  # what had made it through the last stage counts too
+                for output, items in run.undelivered():
+                    result.outputs[output]._add(items)
             run.halted.partial = result
             raise run.halted
 
@@ -221,59 +235,54 @@ async def feed(run: Run, inputs: Inputs) -> None:
     if isinstance(inputs, AsyncIterable):
         await feed_from(run, functools.partial(_read, inputs))
         return
-    values = iter(inputs)
+    values, size = iter(inputs), run.chunk_sizes[run.pipe.stages[0].name]
     with run.feed:
-        while chunk := list(itertools.islice(values, CHUNK)):
-            await run.feed.send(entered(chunk))
+        while chunk := list(itertools.islice(values, size)):
+            await send_chunk(run.feed, entered(chunk))
 
 
-async def _read(inputs: AsyncIterable[Any], read: trio.MemorySendChannel[Item]) -> None:
+async def _read(inputs: AsyncIterable[Any], read: trio.MemorySendChannel[Any]) -> None:
     async with read:
         async for value in inputs:
-            await read.send(entering(value))
+            await read.send(value)
 
 
 async def feed_from(
-    run: Run, reader: Callable[[trio.MemorySendChannel[Item]], Awaitable[None]]
+    run: Run, reader: Callable[[trio.MemorySendChannel[Any]], Awaitable[None]]
 ) -> None:
-    """Send what ``reader`` reads into the first stage: whatever has been read by the time
-    the stage takes the next chunk travels together, so a slow source costs no waiting
-    and a fast one travels in full chunks."""
-    read, ready = trio.open_memory_channel[Item](CHUNK)
+    """Send the input values ``reader`` reads into the first stage: whatever has been read
+    by the time the stage takes the next chunk travels together, so a slow source costs no
+    waiting and a fast one travels in full chunks."""
+    size = run.chunk_sizes[run.pipe.stages[0].name]
+    read, ready = trio.open_memory_channel[Any](size)
     async with open_own_nursery() as nursery:
         nursery.start_soon(reader, read)
         with run.feed, ready:
             async for first in ready:
                 chunk = [first]
-                while len(chunk) < CHUNK:
+                while len(chunk) < size:
                     try:
                         chunk.append(ready.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                await run.feed.send(chunk)
+                await send_chunk(run.feed, entered(chunk))
 
 
 def pairs(exits: Exits) -> Iterator[tuple[str, Item]]:
     """The ``(output, item)`` pairs of a chunk of exits, in the order the items left."""
     return itertools.chain.from_iterable(
-        zip(itertools.repeat(output), items) for output, items in exits
+        zip(itertools.repeat(output), items.items()) for output, items in exits
     )
 
 
 def entered(values: list[Any]) -> Chunk:
-    """Input values as they enter a pipe (see `entering`): plain payloads are wrapped in
-    one go, with no Python call per value for the check."""
-    if Item in map(type, values):
-        return [entering(value) for value in values]
-    return Item.wrap_many(values)
-
-
-def entering(value: Any) -> Item:
-    """An input value as it enters a pipe: an `Item`, with no route yet (an item from
+    """Input values as they enter a pipe, as columns: plain payloads get fresh ids (no
+    `Item` is made for them), `Item`s keep theirs, and none has a route yet (an item from
     another pipe's output carries that output's name as its route)."""
-    if type(value) is not Item:
-        return Item.wrap(value)
-    return value if value.route == DEFAULT_ROUTE else value.with_route(DEFAULT_ROUTE)
+    chunk = Batch.of_values(values)
+    if chunk.routes is None and chunk.route == DEFAULT_ROUTE:
+        return chunk
+    return chunk.with_route(DEFAULT_ROUTE)
 
 
 @contextlib.contextmanager

@@ -3,8 +3,9 @@ several at a time, or its batch handler on a few items at once.
 
 A sync handler that keeps to one item at a time runs over a whole chunk in one C-level
 ``map``, with no await and no bookkeeping per item; what it returns is looked at once per
-chunk (the set of the outcomes' types), and plain new payloads become the chunk's result
-items in one more ``map``. Only an outcome that is not a plain payload (`SkipItem`,
+chunk (the set of the outcomes' types), and plain new payloads become the payload column
+of the chunk's results, which keep its ids and metas: no `Item` is made for a payload
+handler. Only an outcome that is not a plain payload (`SkipItem`,
 `RouteTo`, `FailItem`, an `Item`, an awaitable) or a handler that raises is dealt with on
 its own; the handler then goes on from the next item.
 """
@@ -21,6 +22,7 @@ import trio
 
 from slither_actors import telemetry
 from slither_actors.dispatching import Retry
+from slither_actors.dispatching._batch import Batch
 from slither_actors.errors import ItemFailed
 from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._run import Chunk, Outbox
@@ -100,7 +102,7 @@ class LocalStageActor(StageActor):
             self.begun = start + len(outcomes) + (failure is not None)
             await self._settle(chunk, start, outcomes, outbox, retried=True)
             if failure is not None:
-                await self._after_error(chunk[self.handed], failure, 1, outbox)
+                await self._after_error(chunk.item_at(self.handed), failure, 1, outbox)
                 self.handed += 1
 
     async def _consume_batches(self) -> None:
@@ -115,19 +117,19 @@ class LocalStageActor(StageActor):
                         await self._handle_batch(chunk, start, outbox)
                 else:
                     await self._handle_batch(chunk, start, outbox)
-            self.holding = []
+            self.holding = Batch([], [])
             await outbox.flush()
 
     async def _handle_batch(self, chunk: Chunk, start: int, outbox: Outbox) -> None:
         """Run the batch handler on ``chunk[start:begun]`` and settle what it returns."""
         batch_handler = self.spec.batch_handler
         assert batch_handler is not None
-        batch = chunk[start : self.begun]
+        batch = chunk.part(start, self.begun)
         try:
             if self.spec.takes == "payload":
-                outcomes = batch_handler([item.payload for item in batch])
+                outcomes = batch_handler(batch.payloads)
             else:
-                outcomes = batch_handler(batch, self.run.stage_contexts[self.stage.name])
+                outcomes = batch_handler(batch.items(), self.run.stage_contexts[self.stage.name])
             if inspect.isawaitable(outcomes):
                 outcomes = await outcomes
             if not isinstance(outcomes, list) or len(outcomes) != len(batch):
@@ -135,7 +137,7 @@ class LocalStageActor(StageActor):
                 problem = f"the batch handler returned {got} results for {len(batch)} items"
                 raise TypeError(problem)
         except Exception as error:
-            for item in batch:
+            for item in batch.items():
                 await self.failed(item, error, outbox)
                 self.handed += 1
             return
@@ -151,7 +153,7 @@ class LocalStageActor(StageActor):
         if not outcomes:
             return
         if self.spec.cardinality is Cardinality.ONE and _all_plain(outcomes, retried):
-            outbox.pass_on(_results(chunk[start : start + len(outcomes)], outcomes))
+            outbox.pass_on(chunk.part(start, start + len(outcomes)).with_payloads(outcomes))
             self.handed = start + len(outcomes)
             return
         plain: list[Any] = []  # outcomes of a run of items, from ``handed``, not sent on yet
@@ -161,10 +163,10 @@ class LocalStageActor(StageActor):
                 plain.append(outcome)
                 continue
             if plain:
-                outbox.pass_on(_results(chunk[self.handed : position], plain))
+                outbox.pass_on(chunk.part(self.handed, position).with_payloads(plain))
                 plain = []
             self.handed = position
-            item = chunk[position]
+            item = chunk.item_at(position)
             if retried and hasattr(kind, "__await__"):
                 self.by_chunk = False  # an async handler: from now on, one item at a time
                 try:
@@ -183,7 +185,7 @@ class LocalStageActor(StageActor):
             self.handed = position + 1
         if plain:
             end = self.handed + len(plain)
-            outbox.pass_on(_results(chunk[self.handed : end], plain))
+            outbox.pass_on(chunk.part(self.handed, end).with_payloads(plain))
             self.handed = end
 
     async def handle(self, item: Item, outbox: Outbox) -> None:
@@ -299,7 +301,7 @@ def _all_plain(outcomes: list[Any], retried: bool) -> bool:
 
 def _payload_calls(handler: Callable[[Any], Any], chunk: Chunk) -> Callable[[int], Any]:
     """The handler's outcomes for the payloads of ``chunk`` from a position on, lazily."""
-    payloads = [item.payload for item in chunk]
+    payloads = chunk.payloads
     return lambda start: map(handler, payloads[start:] if start else payloads)
 
 
@@ -307,15 +309,8 @@ def _item_calls(
     handler: Callable[[Item, Any], Any], chunk: Chunk, context: Any
 ) -> Callable[[int], Any]:
     """The handler's outcomes for the items of ``chunk`` from a position on, lazily."""
-    return lambda start: map(handler, chunk[start:] if start else chunk, itertools.repeat(context))
-
-
-def _results(items: Chunk, payloads: list[Any]) -> Chunk:
-    """``items`` with new ``payloads``: the same ids and metas, the default route (which
-    every item of an inbox has), made in one C-level map."""
-    ids = [item.id for item in items]
-    metas = [item.meta for item in items]
-    return list(map(Item, ids, payloads, metas, itertools.repeat(DEFAULT_ROUTE)))
+    items = chunk.items()
+    return lambda start: map(handler, items[start:] if start else items, itertools.repeat(context))
 
 
 def _child(parent: Item, value: Any) -> Item:

@@ -10,15 +10,17 @@ is restarted finds its inbox as it was. Each producer holds its own clone of the
 it sends on; an inbox ends when all its producers are done, and the run ends when every
 clone of the exit channel is closed.
 
-Every item in an inbox has the default route: a route to a later stage ends there (see
-`Outbox.send_to`). So a stage that keeps an item's id and meta can send a whole chunk of
+Items travel as columns (`Batch`: ids, payloads, and metas only where some item has
+one), from the feeder through every stage to the result: an `Item` is made only where a
+handler takes one, for an error record, or for a consumer that iterates items. Every item
+in an inbox has the default route: a route to a later stage ends there (see
+`Outbox.send_to`). So a stage that keeps its items' ids and metas sends a whole chunk of
 results on at once (`Outbox.pass_on`), with no look at each item's route.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, MutableSequence
+from collections.abc import Callable, Iterable, MutableSequence
 from typing import Any
 
 import attrs
@@ -26,22 +28,25 @@ import trio
 
 from slither_actors.context import Context
 from slither_actors.core import Signal, SupervisorRef
+from slither_actors.dispatching._batch import Batch
 from slither_actors.dispatching._policies import describe
+from slither_actors.dispatching._results import Results
 from slither_actors.errors import PipeError
 from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import DEFAULT_OUTPUT, Pipe
 from slither_actors.pipe._stages import RouterStage
 
-__all__ = ["ErrorRecord", "PipeResult", "Run", "StageLinks"]
+__all__ = ["ErrorRecord", "PipeResult", "Run", "StageLinks", "receive_chunk", "send_chunk"]
 
-DEFAULT_BUFFER = 64  # items a stage's inbox holds
-CHUNK = 64  # items that travel together, at most
+DEFAULT_BUFFER = 256  # items a stage's inbox holds
+CHUNK = 256  # items that travel together, at most (fewer into an inbox of fewer)
 FLUSH_AFTER = 0.005  # seconds an item may wait in an outbox while its stage works on
 
-Chunk = list[Item]
+# What travels into a stage's inbox: items as columns, each with the default route.
+Chunk = Batch
 # What leaves the pipe, in the order it left: runs of items, each with the output they
-# leave through.
-Exits = list[tuple[str, list[Item]]]
+# leave through (which is their route).
+Exits = list[tuple[str, Batch]]
 
 
 @attrs.frozen
@@ -67,17 +72,18 @@ class ErrorRecord:
 @attrs.define
 class PipeResult:
     """What a run produced: the items of each output (every declared output present, in
-    the order items arrived) and the error records of the items that reached none."""
+    the order items arrived), each output a `Results` (a sequence of `Item`s kept as
+    columns), and the error records of the items that reached none."""
 
-    outputs: dict[str, list[Item]]
+    outputs: dict[str, Results]
     errors: list[ErrorRecord]
 
-    def __getitem__(self, output: str) -> list[Item]:
+    def __getitem__(self, output: str) -> Results:
         return self.outputs[output]
 
     def payloads(self, output: str = DEFAULT_OUTPUT) -> list[Any]:
-        """The payloads of the items of ``output``."""
-        return [item.payload for item in self.outputs[output]]
+        """The payloads of the items of ``output``, without making an `Item` for any."""
+        return self.outputs[output].payloads()
 
 
 @attrs.define(eq=False)
@@ -110,6 +116,7 @@ class Run:
     exits: trio.MemoryReceiveChannel[Exits]
     following: dict[str, str | None]  # the stage after each stage (None after the last)
     stage_contexts: dict[str, Context]  # what each stage's handlers and executors see
+    chunk_sizes: dict[str, int]  # the most items a chunk into each stage's inbox holds
     # Every record, for a run; the latest ones only, for a long-running pipe.
     errors: MutableSequence[ErrorRecord] = attrs.Factory(list)
     on_error: Callable[[ErrorRecord], None] | None = None
@@ -120,6 +127,7 @@ class Run:
     # before anything else from its inbox.
     leftovers: dict[str, Chunk] = attrs.Factory(dict)
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    outboxes: list[Outbox] = attrs.Factory(list)  # every stage actor's, as made
 
     @classmethod
     def open(
@@ -134,11 +142,15 @@ class Run:
         names = [stage.name for stage in pipe.stages]
         sends: dict[str, trio.MemorySendChannel[Chunk]] = {}
         inboxes: dict[str, trio.MemoryReceiveChannel[Chunk]] = {}
+        chunk_sizes: dict[str, int] = {}
         for stage in pipe.stages:
             items = stage.buffer if stage.buffer is not None else DEFAULT_BUFFER
-            chunks = max(1, items // CHUNK)  # a full inbox holds about ``buffer`` items
+            size = chunk_sizes[stage.name] = min(CHUNK, items)
+            chunks = max(1, items // size)  # a full inbox holds about ``buffer`` items
             sends[stage.name], inboxes[stage.name] = trio.open_memory_channel[Chunk](chunks)
-        exit_send, exit_receive = trio.open_memory_channel[Exits](0)
+        # One chunk may wait for the consumer: with none, every chunk that leaves would
+        # wait for the consumer to come round and take it.
+        exit_send, exit_receive = trio.open_memory_channel[Exits](1)
         links = {}
         for position, name in enumerate(names):
             later = names[position + 1 :]
@@ -160,6 +172,7 @@ class Run:
             exit_receive,
             following,
             contexts,
+            chunk_sizes,
             errors if errors is not None else [],
             on_error,
         )
@@ -170,7 +183,22 @@ class Run:
 
     def outbox(self, stage: str) -> Outbox:
         """A new outbox for ``stage``."""
-        return Outbox(self, stage, self.links[stage], self.following[stage])
+        outbox = Outbox(self, stage, self.links[stage], self.following[stage])
+        self.outboxes.append(outbox)
+        return outbox
+
+    def undelivered(self) -> Exits:
+        """What had left the last stage on its way but was not taken when the run stopped:
+        the exits waiting in the channel, then those noted or being sent in outboxes."""
+        exits: Exits = []
+        while True:
+            try:
+                exits += self.exits.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        for outbox in self.outboxes:
+            exits += outbox.unsent_exits()
+        return exits
 
     # --- what becomes of a failure ----------------------------------------------------------
 
@@ -190,6 +218,19 @@ class Run:
         self.errors.append(record)
         if self.on_error is not None:
             self.on_error(record)
+
+    def record_all(
+        self,
+        stage: str,
+        items: Iterable[Item],
+        error: BaseException | str,
+        *,
+        attempts: int = 1,
+        skipped: bool = False,
+    ) -> None:
+        """`record` for each of ``items``."""
+        for item in items:
+            self.record(stage, item, error, attempts=attempts, skipped=skipped)
 
     def halt(self, stage: str, item_id: int | None, error: BaseException) -> None:
         """Stop the run: the first halt is the one reported; what is in flight is cancelled."""
@@ -212,124 +253,100 @@ class Run:
 class Outbox:
     """What one stage has made and not sent yet, by destination, sent a chunk at a time.
 
-    `forward` and `send_to` only note an item, `pass_on` and `send_all` a run of them;
-    `flush` sends. The items noted and the chunks being sent are known until they are
-    through, so that a stage actor that crashes can record them rather than lose them
-    (`unsent`).
+    The items are noted as columns (`Batch`es): `pass_on` and `send_all` note a run of
+    them, `forward` and `send_to` one; `flush` sends. The items noted and the chunks being
+    sent are known until they are through, so that a stage actor that crashes can record
+    them rather than lose them (`unsent`).
     """
 
     run: Run
     stage: str
     links: StageLinks
     following: str | None
-    to_stages: dict[str, Chunk] = attrs.Factory(dict)
-    to_exits: Exits = attrs.Factory(list)
-    sending: list[list[Any]] = attrs.Factory(list)
+    to_stages: dict[str, list[Batch]] = attrs.Factory(dict)
+    to_exits: list[tuple[str, list[Batch]]] = attrs.Factory(list)
+    sending: list[Chunk | Exits] = attrs.Factory(list)
     count: int = 0
     since: float = 0.0  # when the oldest noted item was noted
+    rounds: int = 0  # how often items were noted into an empty outbox
     _sends: trio.Lock = attrs.Factory(trio.Lock)  # one flush at a time keeps chunks in order
     _first_noted: Signal = attrs.Factory(Signal)
 
     def forward(self, item: Item) -> None:
         """Send ``item`` on: where its route says, else to the next stage (after the last,
         to the ``default`` output)."""
-        following = self.following
-        if item.route != DEFAULT_ROUTE or following is None:
+        if item.route != DEFAULT_ROUTE or self.following is None:
             self.send_to(item.route, item)  # after the last stage: the default output
-            return
-        # `_note`, inline: this runs for every item a worker stage sends on.
-        chunk = self.to_stages.get(following)
-        if chunk is None:
-            chunk = self.to_stages[following] = []
-        chunk.append(item)
-        if not self.count:
-            self._noted(1)
         else:
-            self.count += 1
+            self._note(self.following, Batch.of_item(item))
 
     def send_to(self, destination: str, item: Item) -> None:
         """Send ``item`` to ``destination``, an output (``default`` too) or a later stage
         (see `Run.reaches`). A route to a stage ends there: past it, the item flows on."""
-        if destination in self.run.pipe.output_names:
-            self._note_exit(
-                destination, item if item.route == destination else item.with_route(destination)
-            )
-        else:
-            self._note(
-                destination, item if item.route == DEFAULT_ROUTE else item.with_route(DEFAULT_ROUTE)
-            )
+        self.send_all(destination, Batch.of_item(item))
 
-    def pass_on(self, items: list[Item]) -> None:
-        """Send ``items``, each with the default route (as every item of an inbox has), to
-        the next stage (after the last, to the ``default`` output). The outbox keeps the
-        list itself: pass a list of your own, not one that is used again."""
+    def pass_on(self, items: Batch) -> None:
+        """Send ``items`` to the next stage (after the last, to the ``default`` output)."""
         if not items:
             return
         if self.following is None:
             self._note_exits(DEFAULT_OUTPUT, items)
         else:
-            self._note_all(self.following, items)
+            self._note(self.following, items)
 
-    def send_all(self, destination: str, items: list[Item]) -> None:
-        """`send_to` for each of ``items``, which have the default route.
-
-        Like `pass_on`, it keeps ``items``, the list itself: pass a list of your own."""
+    def send_all(self, destination: str, items: Batch) -> None:
+        """`send_to` for each of ``items``."""
         if not items:
             return
-        if destination not in self.run.pipe.output_names:
-            self._note_all(destination, items)
-        elif destination == DEFAULT_ROUTE:
+        if destination in self.run.pipe.output_names:
             self._note_exits(destination, items)
         else:
-            self._note_exits(destination, routed(items, destination))
+            self._note(destination, items)
 
-    def _note(self, stage: str, item: Item) -> None:
-        chunk = self.to_stages.get(stage)
-        if chunk is None:
-            chunk = self.to_stages[stage] = []
-        chunk.append(item)
-        self._noted(1)
-
-    def _note_all(self, stage: str, items: list[Item]) -> None:
-        chunk = self.to_stages.get(stage)
-        if chunk is None:
-            self.to_stages[stage] = items
+    def _note(self, stage: str, items: Batch) -> None:
+        if items.routes is not None or items.route != DEFAULT_ROUTE:
+            items = items.with_route(DEFAULT_ROUTE)  # as every item of an inbox has
+        noted = self.to_stages.get(stage)
+        if noted is None:
+            self.to_stages[stage] = [items]
         else:
-            chunk += items
-        self._noted(len(items))
+            noted.append(items)
+        self._noted(len(items.payloads))
 
-    def _note_exit(self, output: str, item: Item) -> None:
+    def _note_exits(self, output: str, items: Batch) -> None:
+        if items.routes is not None or items.route != output:
+            items = items.with_route(output)  # what leaves through an output has its name
         to_exits = self.to_exits
         if to_exits and to_exits[-1][0] == output:
-            to_exits[-1][1].append(item)
+            to_exits[-1][1].append(items)
         else:
-            to_exits.append((output, [item]))
-        self._noted(1)
-
-    def _note_exits(self, output: str, items: list[Item]) -> None:
-        to_exits = self.to_exits
-        if to_exits and to_exits[-1][0] == output:
-            to_exits[-1][1].extend(items)
-        else:
-            to_exits.append((output, items))
-        self._noted(len(items))
+            to_exits.append((output, [items]))
+        self._noted(len(items.payloads))
 
     def _noted(self, count: int) -> None:
         if not self.count:
             self.since = trio.current_time()
+            self.rounds += 1
             self._first_noted.set()
         self.count += count
 
     async def keep_flushing(self) -> None:
         """Send what has waited `FLUSH_AFTER` seconds, however long the stage's work on
-        the next items takes (run as a helper task of the stage actor)."""
+        the next items takes (run as a helper task of the stage actor).
+
+        While items keep coming it looks once every `FLUSH_AFTER`, not once per chunk: a
+        wake-up per chunk cost more than a light stage's work on the chunk. Once a whole
+        period has passed with nothing noted, it sleeps until something is."""
         while True:
             if not self.count:
                 await self._first_noted.wait()
-            deadline = self.since + FLUSH_AFTER
-            await trio.sleep_until(deadline)
-            if self.count and self.since + FLUSH_AFTER <= trio.current_time():
-                await self.flush()
+            seen = -1
+            while self.count or self.rounds != seen:  # busy since the last look
+                seen = self.rounds
+                oldest = self.since if self.count else trio.current_time()
+                await trio.sleep_until(oldest + FLUSH_AFTER)
+                if self.count and self.since + FLUSH_AFTER <= trio.current_time():
+                    await self.flush()
 
     async def flush(self) -> None:
         """Send everything noted, a chunk per destination.
@@ -357,43 +374,66 @@ class Outbox:
         self.to_stages, self.to_exits, self.count = {}, [], 0
         # Known as being sent until each is through: a send cut short by a crash leaves its
         # chunk here, for the crashed actor to record (see `unsent`).
-        outgoing: list[tuple[trio.MemorySendChannel[Any], list[Any]]] = [
-            (self.links.inboxes[stage], chunk) for stage, chunk in to_stages.items()
-        ]
-        if to_exits:
-            outgoing.append((self.links.exits, to_exits))
+        outgoing: list[tuple[trio.MemorySendChannel[Any], Chunk | Exits]] = []
+        for stage, parts in to_stages.items():
+            channel, items = self.links.inboxes[stage], Batch.concat(parts)
+            size = self.run.chunk_sizes[stage]
+            outgoing += [
+                (channel, items.part(start, start + size) if len(items) > size else items)
+                for start in range(0, len(items), size)
+            ]
+        exits: Exits = [(output, Batch.concat(parts)) for output, parts in to_exits]
+        if exits:
+            outgoing.append((self.links.exits, exits))
         self.sending.extend(chunk for _, chunk in outgoing)
         for channel, chunk in outgoing:
-            try:
-                channel.send_nowait(chunk)
-            except trio.WouldBlock:  # no room: backpressure, a chunk at a time
-                await channel.send(chunk)
+            await send_chunk(channel, chunk)  # no room: backpressure, a chunk at a time
             self.sending = [each for each in self.sending if each is not chunk]
         delivered = self.run.delivered
-        for output, items in to_exits:
-            delivered[output] = delivered.get(output, 0) + len(items)
+        for output, items in exits:
+            delivered[output] = delivered.get(output, 0) + len(items.payloads)
+
+    def unsent_exits(self) -> Exits:
+        """The items noted or being sent to outputs, not yet through, by output."""
+        exits = [(output, Batch.concat(parts)) for output, parts in self.to_exits]
+        for chunk in self.sending:
+            if not isinstance(chunk, Batch):
+                exits += chunk
+        return exits
 
     def unsent(self) -> list[Item]:
         """Every item noted or being sent, not yet through."""
-        items = [item for chunk in self.to_stages.values() for item in chunk]
-        items += [item for _, run in self.to_exits for item in run]
+        batches = [part for parts in self.to_stages.values() for part in parts]
+        batches += [part for _, parts in self.to_exits for part in parts]
         for chunk in self.sending:
-            for entry in chunk:
-                if isinstance(entry, tuple):  # a run of items leaving the pipe
-                    items += entry[1]
-                else:
-                    items.append(entry)
-        return items
+            if isinstance(chunk, Batch):
+                batches.append(chunk)
+            else:  # runs of items leaving the pipe
+                batches += [items for _, items in chunk]
+        return [item for batch in batches for item in batch.items()]
 
 
-def routed(items: list[Item], route: str) -> list[Item]:
-    """``items`` with the route ``route`` (made in one C-level map: no Python loop)."""
-    ids = [item.id for item in items]
-    payloads = [item.payload for item in items]
-    metas = [item.meta for item in items]
-    return list(map(Item, ids, payloads, metas, itertools.repeat(route)))
+async def send_chunk(channel: trio.MemorySendChannel[Any], chunk: Any) -> None:
+    """Send ``chunk``: at once if there is room, else once there is (backpressure).
+
+    A send that need not wait does not go through Trio's scheduler (``send`` always
+    does), which costs more than a light stage's work on a whole chunk."""
+    try:
+        channel.send_nowait(chunk)
+    except trio.WouldBlock:
+        await channel.send(chunk)
 
 
-def empty_outputs(pipe: type[Pipe]) -> dict[str, list[Item]]:
-    """An empty list for every output of ``pipe``."""
-    return {name: [] for name in pipe.output_names}
+async def receive_chunk(channel: trio.MemoryReceiveChannel[Any]) -> Any:
+    """The next chunk of ``channel``: at once if one is there, else once one is (as
+    `send_chunk`, without a trip through the scheduler when it need not wait). Raises
+    `trio.EndOfChannel` once the channel has ended."""
+    try:
+        return channel.receive_nowait()
+    except trio.WouldBlock:
+        return await channel.receive()
+
+
+def empty_outputs(pipe: type[Pipe]) -> dict[str, Results]:
+    """An empty `Results` for every output of ``pipe``."""
+    return {name: Results() for name in pipe.output_names}

@@ -23,7 +23,7 @@ from slither_actors.context import Context
 from slither_actors.core import ChildSpec, ExitReason, Reason
 from slither_actors.errors import PipeError
 from slither_actors.item import Item
-from slither_actors.pipe._api import entering, feed_from, pairs, running
+from slither_actors.pipe._api import feed_from, pairs, running
 from slither_actors.pipe._definition import Pipe, check_pipe
 from slither_actors.pipe._run import ErrorRecord, Run
 from slither_actors.workers import own_session
@@ -174,7 +174,7 @@ async def _serve(
 
 
 async def _read_until_stopped(
-    source: AsyncIterable[Any], service: PipeService, read: trio.MemorySendChannel[Item]
+    source: AsyncIterable[Any], service: PipeService, read: trio.MemorySendChannel[Any]
 ) -> None:
     """Read ``source`` until it ends or the service stops. A stop interrupts only the wait
     for the source: an item already read is always sent on."""
@@ -190,7 +190,7 @@ async def _read_until_stopped(
             service._reading = None
             if scope.cancelled_caught:
                 return
-            await read.send(entering(value))
+            await read.send(value)
 
 
 def _sender(channel: _SendsPairs) -> Callable[[str, Item], Awaitable[None]]:

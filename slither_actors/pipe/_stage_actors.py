@@ -26,15 +26,20 @@ import trio
 from slither_actors import telemetry
 from slither_actors.core import Actor, ExitReason, Reason
 from slither_actors.dispatching import Halt, Retry, Skip
+from slither_actors.dispatching._batch import Batch
 from slither_actors.dispatching._policies import describe
-from slither_actors.item import Item
+from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import DEFAULT_OUTPUT, StagePolicy, ToOutput
-from slither_actors.pipe._run import CHUNK, Chunk, Outbox, Run
+from slither_actors.pipe._run import CHUNK, Chunk, Outbox, Run, receive_chunk
 from slither_actors.pipe._stages import RouterStage, Stage
 
 __all__ = ["RouterStageActor", "StageActor"]
 
 STAGE_SPAN = ("slither", "pipe", "stage")
+
+
+def _no_items() -> Batch:
+    return Batch([], [])
 
 
 @attrs.define(eq=False)
@@ -50,7 +55,7 @@ class StageActor(Actor):
     in_hand: dict[int, Item] = attrs.Factory(dict)
     started: set[int] = attrs.Factory(set)
     # The chunk being worked through in order (see the module's docstring).
-    holding: Chunk = attrs.Factory(list)
+    holding: Chunk = attrs.Factory(_no_items)
     begun: int = 0
     handed: int = 0
     outboxes: list[Outbox] = attrs.Factory(list)
@@ -81,44 +86,43 @@ class StageActor(Actor):
         running far ahead of the others."""
         chunk = self.run.leftovers.pop(self.stage.name, None)
         if chunk is None:
-            inbox = self.run.inboxes[self.stage.name]
             try:
-                try:
-                    chunk = inbox.receive_nowait()
-                except trio.WouldBlock:
-                    chunk = await inbox.receive()
+                chunk = await receive_chunk(self.run.inboxes[self.stage.name])
             except trio.EndOfChannel:
                 return None
         return chunk
 
     async def take_chunk(self) -> Chunk | None:
         """The next chunk, held to be worked through in order (none of it begun yet)."""
-        self.holding, self.begun, self.handed = [], 0, 0
+        self.holding, self.begun, self.handed = _no_items(), 0, 0
         chunk = await self._receive()
         if chunk is not None:
             self.holding = chunk
         return chunk
 
-    async def next_chunk(self) -> Chunk | None:
-        """The next chunk, each item noted as in hand, for items handled out of order."""
+    async def next_chunk(self) -> list[Item] | None:
+        """The items of the next chunk, each noted as in hand, for items handled out of
+        order."""
         chunk = await self._receive()
-        if chunk is not None:
-            for item in chunk:
-                self.in_hand[item.id] = item
-        return chunk
+        if chunk is None:
+            return None
+        items = chunk.items()
+        for item in items:
+            self.in_hand[item.id] = item
+        return items
 
     async def consume(self) -> None:
         """Handle every chunk of the inbox, one after another."""
         outbox = self.new_outbox()
         while (chunk := await self.take_chunk()) is not None:
             await self.handle_chunk(chunk, outbox)
-            self.holding = []
+            self.holding = _no_items()
             await outbox.flush()
 
     async def handle_chunk(self, chunk: Chunk, outbox: Outbox) -> None:
         """Handle the items of ``chunk`` one after another (inside a stage span each when
         someone listens), sending on what has gathered whenever a chunk is full."""
-        for position, item in enumerate(chunk):
+        for position, item in enumerate(chunk.items()):
             self.begun = position + 1
             await self.handle_in_span(item, outbox)
             self.handed = position + 1
@@ -152,21 +156,36 @@ class StageActor(Actor):
         if isinstance(reason, ExitReason):
             return  # stopped (the run is over, or halted): nothing was lost by a crash
         because = f"the stage crashed: {describe(reason)}"
-        holding = self.holding
-        untouched = holding[self.begun :]
-        untouched += [item for item in self.in_hand.values() if item.id not in self.started]
-        if untouched:
-            self.run.leftovers[self.stage.name] = untouched
-        for item in holding[self.handed : self.begun]:
-            self.run.record(self.stage.name, item, because)
-        for item in self.in_hand.values():
-            if item.id in self.started:
-                self.run.record(self.stage.name, item, because)
+        holding, name = self.holding, self.stage.name
+        untouched = [holding.part(self.begun, len(holding))]
+        waiting = [item for item in self.in_hand.values() if item.id not in self.started]
+        if waiting:
+            untouched.append(Batch.of_items(waiting).with_route(DEFAULT_ROUTE))
+        untouched += self.untouched()
+        leftovers = Batch.concat(untouched)
+        if leftovers:
+            self.run.leftovers[name] = leftovers
+        self.run.record_all(name, holding.part(self.handed, self.begun).items(), because)
+        started = [item for item in self.in_hand.values() if item.id in self.started]
+        self.run.record_all(name, started, because)
+        for batch in self.begun_elsewhere():
+            self.run.record_all(name, batch.items(), because)
         for outbox in self.outboxes:
-            for item in outbox.unsent():
-                self.run.record(self.stage.name, item, because)
+            self.run.record_all(name, outbox.unsent(), because)
+            self.run.outboxes.remove(outbox)  # what it held is recorded: it is done with
+        self.outboxes.clear()
         self.in_hand.clear()
-        self.holding = []
+        self.holding = _no_items()
+
+    def untouched(self) -> list[Batch]:
+        """Items this stage took and has not begun, kept somewhere of its own (see
+        `terminate`), to go back to the run."""
+        return []
+
+    def begun_elsewhere(self) -> list[Batch]:
+        """Items this stage has begun and not handed on, kept somewhere of its own (see
+        `terminate`), to be recorded."""
+        return []
 
     @property
     def policy(self) -> StagePolicy:
@@ -209,9 +228,7 @@ class RouterStageActor(StageActor):
         if telemetry.is_observed(STAGE_SPAN):
             await super().handle_chunk(chunk, outbox)
             return
-        values: list[Any] = (
-            [item.payload for item in chunk] if self.spec.takes == "payload" else chunk
-        )
+        values: list[Any] = chunk.payloads if self.spec.takes == "payload" else chunk.items()
         total = len(chunk)
         while self.handed < total:
             start = self.handed
@@ -224,10 +241,10 @@ class RouterStageActor(StageActor):
             chosen = len(destinations)
             assert chosen or failure is not None  # progress, or the loop would spin
             self.begun = start + chosen + (failure is not None)
-            _send_by_destination(outbox, chunk[start : start + chosen], destinations)
+            _send_by_destination(outbox, chunk.part(start, start + chosen), destinations)
             self.handed = start + chosen
             if failure is not None:
-                await self.failed(chunk[self.handed], failure, outbox)
+                await self.failed(chunk.item_at(self.handed), failure, outbox)
                 self.handed += 1
 
     def _choose(self, values: list[Any]) -> Iterator[str]:
@@ -249,7 +266,7 @@ class RouterStageActor(StageActor):
         outbox.send_to(destination, item)
 
 
-def _send_by_destination(outbox: Outbox, items: list[Item], destinations: list[str]) -> None:
+def _send_by_destination(outbox: Outbox, items: Batch, destinations: list[str]) -> None:
     """Send each of ``items`` to its destination: those bound for one place together, in
     their order."""
     if not items:
@@ -259,5 +276,5 @@ def _send_by_destination(outbox: Outbox, items: list[Item], destinations: list[s
         outbox.send_all(first, items)
         return
     for destination in dict.fromkeys(destinations):
-        bound = map(operator.eq, destinations, itertools.repeat(destination))
-        outbox.send_all(destination, list(itertools.compress(items, bound)))
+        bound = list(map(operator.eq, destinations, itertools.repeat(destination)))
+        outbox.send_all(destination, items.select(bound))

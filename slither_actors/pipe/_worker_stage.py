@@ -20,63 +20,46 @@ from slither_actors.dispatching._policies import ErrorPolicy, describe
 from slither_actors.dispatching._runner import Halted, Runner
 from slither_actors.item import DEFAULT_ROUTE, Item
 from slither_actors.pipe._definition import ToOutput
-from slither_actors.pipe._run import Outbox
+from slither_actors.pipe._run import CHUNK, Outbox
 from slither_actors.pipe._stage_actors import StageActor
 from slither_actors.pipe._stages import WorkerStage
 
 __all__ = ["WorkerStageActor"]
 
 _STAGE_SPAN = ("slither", "pipe", "stage")
-_ID = operator.attrgetter("id")
 
 
 @attrs.define(eq=False)
 class _Taken:
-    """The stage's inbox as the runner reads it, an item at a time, each chunk noted as in
-    hand when it is taken (what a crashed incarnation left comes first). What is there
-    already comes without a wait, so a linger that has run out cuts a partial batch only
-    when nothing is waiting."""
+    """The stage's inbox as the runner reads it, as columns, up to a batch's room at a time
+    (what a crashed incarnation left comes first). What is there already comes without a
+    wait, so a linger that has run out cuts a partial batch only when nothing is waiting.
+    What is taken from the inbox and not yet given to the runner is `waiting`."""
 
     actor: StageActor
-    taken: collections.deque[Item] = attrs.Factory(collections.deque)
+    waiting: collections.deque[Batch] = attrs.Factory(collections.deque)
 
-    def receive_nowait(self) -> Item:
-        if not self.taken:
+    def receive_batch_nowait(self, limit: int) -> Batch:
+        if not self.waiting:
             actor = self.actor
             chunk = actor.run.leftovers.pop(actor.stage.name, None)
-            self._take(chunk or actor.run.inboxes[actor.stage.name].receive_nowait())
-        return self._give()
+            self.waiting.append(chunk or actor.run.inboxes[actor.stage.name].receive_nowait())
+        return self._give(limit)
 
-    def receive_some_nowait(self, limit: int) -> list[Item]:
-        """Up to ``limit`` items (at least one) without a wait; `trio.WouldBlock` if none."""
-        if not self.taken:
-            actor = self.actor
-            chunk = actor.run.leftovers.pop(actor.stage.name, None)
-            self._take(chunk or actor.run.inboxes[actor.stage.name].receive_nowait())
-        taken = self.taken
-        if limit >= len(taken):
-            given = list(taken)
-            taken.clear()
-        else:
-            given = [taken.popleft() for _ in range(limit)]
-        self.actor.started.update(map(_ID, given))  # the runner has them
-        return given
-
-    async def receive(self) -> Item:
+    async def receive_batch(self, limit: int) -> Batch:
         try:
-            return self.receive_nowait()
+            return self.receive_batch_nowait(limit)
         except trio.WouldBlock:
-            self._take(await self.actor.run.inboxes[self.actor.stage.name].receive())
-            return self._give()
+            self.waiting.append(await self.actor.run.inboxes[self.actor.stage.name].receive())
+            return self._give(limit)
 
-    def _take(self, chunk: list[Item]) -> None:
-        self.actor.in_hand.update(zip(map(_ID, chunk), chunk, strict=True))
-        self.taken.extend(chunk)
-
-    def _give(self) -> Item:
-        item = self.taken.popleft()
-        self.actor.started.add(item.id)  # the runner has it: in a batch, or about to be
-        return item
+    def _give(self, limit: int) -> Batch:
+        chunk = self.waiting.popleft()
+        size = len(chunk.payloads)
+        if size <= limit:
+            return chunk
+        self.waiting.appendleft(chunk.part(limit, size))
+        return chunk.part(0, limit)
 
 
 @attrs.define(eq=False)
@@ -105,15 +88,22 @@ class _StageExecutor(PayloadExecutor):
 
 @attrs.define(eq=False)
 class WorkerStageActor(StageActor):
-    """Batches the inbox and dispatches the batches, at most ``max_in_flight`` at once."""
+    """Batches the inbox and dispatches the batches, at most ``max_in_flight`` at once.
+
+    The runner holds what it has taken until it hands it on (see `Runner.held`); what a
+    crash leaves there is recorded, and what is still waiting in `_Taken` goes back to the
+    run."""
 
     _outbox: Outbox | None = None
+    _taken: _Taken | None = None
+    _runner: Runner | None = None
+    _handing_on: int | None = None  # the ref of the batch being handed on, if any
 
     async def consume(self) -> None:
         stage = self.stage
         assert isinstance(stage, WorkerStage)
         defaults = settings_in_use().dispatch
-        runner = Runner(
+        self._runner = runner = Runner(
             executor=_StageExecutor(_executor(stage), self.run.pipe.name(), stage.name),
             strategy=stage.batching(defaults.batch_size),
             max_in_flight=stage.max_in_flight or defaults.max_in_flight,
@@ -122,35 +112,54 @@ class WorkerStageActor(StageActor):
             timeout=stage.timeout,
             context=self.run.stage_contexts[stage.name],
             linger=stage.linger,
+            skipped=self._skipped,
         )
         self._outbox = self.new_outbox()
+        self._taken = _Taken(self)
         try:
-            await runner.run(_Taken(self), self._emit)
+            await runner.run(self._taken, self._emit)
         except Halted as halted:
             self.run.halt(stage.name, halted.item_id, halted.reason)
             await trio.sleep_forever()  # the halt cancels the run, this task included
 
+    def untouched(self) -> list[Batch]:
+        return list(self._taken.waiting) if self._taken is not None else []
+
+    def begun_elsewhere(self) -> list[Batch]:
+        return self._runner.held(self._handing_on) if self._runner is not None else []
+
+    def _skipped(self, batch: Batch, error: BaseException, attempts: int) -> None:
+        self.run.record_all(self.stage.name, batch.items(), error, attempts=attempts, skipped=True)
+
     async def _emit(self, ref: int, batch: Batch) -> None:
-        name, outbox = self.stage.name, self._outbox
+        outbox = self._outbox
         assert outbox is not None
-        items = batch.items()
-        # Each item's original (the item as it came in), out of hand, in one C-level pass.
-        originals = list(map(self.in_hand.pop, batch.ids, items))
-        self.started.difference_update(batch.ids)
-        routes, metas = batch.route_column(), batch.meta_column()
-        if routes.count(DEFAULT_ROUTE) == len(routes) and not any(
-            map(operator.contains, metas, itertools.repeat("skipped"))
-        ):
-            outbox.pass_on(items)  # the common batch: every result on to the next stage
-        else:
-            for item, original in zip(items, originals, strict=True):
-                if item.meta.get("skipped") and not original.meta.get("skipped"):
-                    reason = str(item.meta.get("error", "skipped"))
-                    attempts = int(item.meta.get("attempts", 1))
-                    self.run.record(name, original, reason, attempts=attempts, skipped=True)
-                else:
-                    outbox.forward(item)
-        await outbox.flush()
+        self._handing_on = ref  # from here on, the outbox knows these items
+        routes = batch.routes
+        if routes is None and batch.route == DEFAULT_ROUTE:
+            outbox.pass_on(batch)  # the common batch: every result on to the next stage
+        elif routes is None:
+            outbox.send_all(batch.route, batch)
+        else:  # routed by the policy: each route's items together, in their order
+            for route in dict.fromkeys(routes):
+                chosen = list(map(operator.eq, routes, itertools.repeat(route)))
+                outbox.send_all(route, batch.select(chosen))
+        try:
+            if outbox.count >= CHUNK or self._idle():
+                await outbox.flush()
+        finally:
+            self._handing_on = None
+
+    def _idle(self) -> bool:
+        """Whether nothing waits to be batched: then results go on at once, as the next
+        ones may be long in coming. Under load they gather into chunks of `CHUNK` (or
+        until they have waited `FLUSH_AFTER`), which costs the stages after this one
+        less per item."""
+        taken = self._taken
+        if taken is not None and taken.waiting:
+            return False
+        inbox = self.run.inboxes[self.stage.name]
+        return not inbox.statistics().current_buffer_used
 
     def _dispatch_policy(self) -> ErrorPolicy:
         policy = self.policy

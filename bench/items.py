@@ -1,14 +1,19 @@
 """What an `Item` costs, beside the immutable shapes it could have taken.
 
-Measured in one run, on 100,000 items: making them (as the runner does, ``map`` over the
-columns), reading one field of each, their size, and whether the garbage collector tracks
-them. The contenders:
+Measured in one run, on 100,000 items: making them from columns (ids, payloads, metas,
+routes, as `Results` and the pipe's stages do), reading one field of each, their size, and
+whether the garbage collector tracks them. The contenders:
 
-- ``attrs frozen`` (slots): what `slither_actors.Item` is;
+- ``attrs frozen`` (slots): what `slither_actors.Item` was, made by ``map`` over the columns
+  (one call of its generated ``__init__`` per item);
 - ``__slots__ + __new__``: a plain class, made frozen by a ``__setattr__`` that refuses;
-- ``tuple subclass``: fields read by properties over ``operator.itemgetter``. The fastest
-  to make, but an item would then *be* a tuple: equal to a plain tuple of the same fields,
-  iterable, of length 4, which no caller of an `Item` expects;
+- ``tuple + itemgetter``: a tuple subclass whose fields are properties over
+  ``operator.itemgetter``, made by a Python ``__new__``: cheaper to make, slower to read;
+- ``Item``, what `slither_actors.Item` is: a tuple subclass whose fields are read by the C
+  getters namedtuple uses, made by ``Item.from_columns`` (``tuple.__new__`` mapped over the
+  zipped columns: no Python call per item), its tuple surface (iteration, length, indexing,
+  equality with plain tuples) closed;
+- ``Item(...)``, one at a time: its ``__new__`` called per item, for scale;
 - no item at all: the columns `Results` keeps (a list of payloads), for scale.
 
 Run it from the repository root: ``python bench/items.py`` (a few seconds). Nothing is
@@ -26,10 +31,22 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
+import attrs
+
 from slither_actors import Item
 
 COUNT = 100_000
 NO_META = MappingProxyType({})
+
+
+@attrs.frozen(slots=True)
+class AttrsItem:
+    """The `Item` of before: a frozen attrs class."""
+
+    id: int
+    payload: Any
+    meta: Any = NO_META
+    route: str = "default"
 
 
 class SlotsItem:
@@ -70,17 +87,18 @@ def median_seconds(function: Any) -> float:
 def main() -> None:
     ids, payloads = list(range(COUNT)), list(range(COUNT))
     rows = []
-    for name, kind in (
-        ("attrs frozen (Item)", Item),
-        ("__slots__ + __new__", SlotsItem),
-        ("tuple subclass", TupleItem),
+    metas, routes = itertools.repeat(NO_META), itertools.repeat("default")
+
+    def mapped(kind: Any) -> Any:
+        return lambda: list(map(kind, ids, payloads, metas, routes))
+
+    for name, make in (
+        ("attrs frozen", mapped(AttrsItem)),
+        ("__slots__ + __new__", mapped(SlotsItem)),
+        ("tuple + itemgetter", mapped(TupleItem)),
+        ("Item (from_columns)", lambda: Item.from_columns(ids, payloads, metas, routes)),
+        ("Item(...) one by one", mapped(Item)),
     ):
-
-        def make(kind: Any = kind) -> list[Any]:
-            return list(
-                map(kind, ids, payloads, itertools.repeat(NO_META), itertools.repeat("default"))
-            )
-
         items = make()
         made = median_seconds(make)
         read = median_seconds(lambda items=items: [item.payload for item in items])

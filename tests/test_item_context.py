@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Callable
 
-import attrs
 import pytest
 
 import slither_actors as sa
@@ -42,13 +43,49 @@ def test_put_meta_merges_and_the_new_keys_win() -> None:
 
 
 def test_items_are_immutable() -> None:
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         sa.Item.wrap(1).payload = 2  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        sa.Item.wrap(1).other = 2  # type: ignore[attr-defined]
 
 
 def test_with_route_changes_only_the_route() -> None:
     item = sa.Item.wrap(1)
-    assert item.with_route("accept") == attrs.evolve(item, route="accept")
+    assert item.with_route("accept") == sa.Item(item.id, item.payload, item.meta, "accept")
+
+
+def test_an_item_equals_an_item_of_the_same_fields_and_nothing_else() -> None:
+    item = sa.Item(7, "x", {"a": 1}, "review")
+    assert item == sa.Item(7, "x", {"a": 1}, "review")
+    assert item != sa.Item(7, "x", {"a": 1}, "default") and item != sa.Item(8, "x")
+    fields = (7, "x", {"a": 1}, "review")
+    assert item != fields and fields != item and not (item == fields)  # noqa: SIM201
+    assert item != [7, "x", {"a": 1}, "review"] and item != 7
+    assert len({sa.Item(1, "a", (), "r"), sa.Item(1, "a", (), "r")}) == 1  # hashable by value
+
+
+def test_an_item_is_not_a_sequence() -> None:
+    # Underneath it is a tuple (made in C from columns); none of that shows.
+    item = sa.Item(7, "x")
+    for attempt in (lambda: list(item), lambda: len(item), lambda: item[0], lambda: "x" in item):
+        with pytest.raises(TypeError):
+            attempt()
+    for operation in (lambda: item < item, lambda: item + item, lambda: item * 2):
+        with pytest.raises(TypeError):
+            operation()
+    assert bool(item)
+
+
+def test_an_item_copies_pickles_reprs_and_matches_by_field() -> None:
+    item = sa.Item(7, [1, 2], {"source": "csv"}, "review")
+    assert copy.copy(item) == item and copy.deepcopy(item) == item
+    assert pickle.loads(pickle.dumps(item)) == item
+    assert repr(item) == "Item(id=7, payload=[1, 2], meta={'source': 'csv'}, route='review')"
+    match item:
+        case sa.Item(7, payload, route="review"):
+            assert payload == [1, 2]
+        case _:
+            raise AssertionError("no match")
 
 
 def test_a_new_context_gets_a_slither_session_id() -> None:

@@ -146,7 +146,7 @@ class Batch:
         """One item per value: the item's id, meta and route with the value as payload."""
         metas = itertools.repeat(NO_META) if self.metas is None else self.metas
         routes = itertools.repeat(self.route) if self.routes is None else self.routes
-        return list(map(Item, self.ids, values, metas, routes))
+        return Item.from_columns(self.ids, values, metas, routes)
 
 
 def _joined_ranges(parts: list[Sequence[int]]) -> range | None:

@@ -98,7 +98,9 @@ class Item(tuple[int, Any, Mapping[str, Any], str]):
         routes: Iterable[str],
     ) -> list[Item]:
         """One item per position of the columns, made in C (no Python call per item)."""
-        return list(map(_make, itertools.repeat(cls), zip(ids, payloads, metas, routes)))
+        # Not strict: a column the same for every item comes as an endless repeat.
+        rows = zip(ids, payloads, metas, routes, strict=False)
+        return list(map(_make, itertools.repeat(cls), rows))
 
     @classmethod
     def wrap(

@@ -66,7 +66,8 @@ async def test_an_unknown_demo_is_an_error_listing_the_known_ones() -> None:
     assert result.returncode == 2
     assert (
         b"unknown demo nope; choose from text_analysis, batch_stats, data_etl, ml_scoring, "
-        b"image_pipeline, supervision, workers" in result.stderr
+        b"image_pipeline, supervision, workers"
+        in result.stderr
     )
 
 

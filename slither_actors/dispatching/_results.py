@@ -63,7 +63,9 @@ class Results(Sequence[Item]):
         if isinstance(index, slice):
             return self.items()[index]
         if not isinstance(index, int):
-            raise TypeError(f"Results indices must be int or slice, not {type(index).__name__}")
+            raise TypeError(
+                f"Results indices must be int or slice, not {type(index).__name__}"
+            )
         length = len(self)
         position = index + length if index < 0 else index
         if not 0 <= position < length:

@@ -28,60 +28,17 @@ __all__ = [
 
 POSITIVE = frozenset(
     {
-        "good",
-        "great",
-        "excellent",
-        "lovely",
-        "happy",
-        "friendly",
-        "fresh",
-        "fast",
-        "bright",
-        "calm",
-        "clean",
-        "warm",
-        "delightful",
-        "helpful",
-        "pleasant",
-        "reliable",
-        "smooth",
-        "wonderful",
-        "brilliant",
-        "charming",
-        "cheerful",
-        "generous",
-        "gentle",
-        "perfect",
-        "superb",
+        "good", "great", "excellent", "lovely", "happy", "friendly", "fresh", "fast", "bright",
+        "calm", "clean", "warm", "delightful", "helpful", "pleasant", "reliable", "smooth",
+        "wonderful", "brilliant", "charming", "cheerful", "generous", "gentle", "perfect",
+        "superb"
     }
 )
 NEGATIVE = frozenset(
     {
-        "bad",
-        "awful",
-        "broken",
-        "slow",
-        "rude",
-        "cold",
-        "late",
-        "noisy",
-        "dirty",
-        "dull",
-        "harsh",
-        "poor",
-        "terrible",
-        "weak",
-        "angry",
-        "annoying",
-        "boring",
-        "cramped",
-        "faulty",
-        "gloomy",
-        "messy",
-        "painful",
-        "sloppy",
-        "stale",
-        "useless",
+        "bad", "awful", "broken", "slow", "rude", "cold", "late", "noisy", "dirty", "dull",
+        "harsh", "poor", "terrible", "weak", "angry", "annoying", "boring", "cramped", "faulty",
+        "gloomy", "messy", "painful", "sloppy", "stale", "useless"
     }
 )
 

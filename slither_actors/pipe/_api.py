@@ -193,6 +193,7 @@ async def running(
                 async with open_own_nursery() as nursery:
                     run.supervisor = await nursery.start(supervisor.start)
                     nursery.start_soon(feeder)
+                    nursery.start_soon(run.watch_outboxes)
                     try:
                         yield
                     finally:

@@ -128,6 +128,8 @@ class Run:
     leftovers: dict[str, Chunk] = attrs.Factory(dict)
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     outboxes: list[Outbox] = attrs.Factory(list)  # every stage actor's, as made
+    noted: Signal = attrs.Factory(Signal)  # items were noted into an empty outbox
+    rounds: int = 0  # how often that happened
 
     @classmethod
     def open(
@@ -186,6 +188,24 @@ class Run:
         outbox = Outbox(self, stage, self.links[stage], self.following[stage])
         self.outboxes.append(outbox)
         return outbox
+
+    async def watch_outboxes(self) -> None:
+        """Wake the outboxes whose oldest item has waited `FLUSH_AFTER` seconds, looking
+        every `FLUSH_AFTER` seconds while items keep being noted, and sleeping once a whole
+        period has passed with none (run as a task of the run).
+
+        One watch for the run, not a timer per outbox or per chunk: a wake-up per chunk
+        cost more than a light stage's work on the chunk, and one per outbox per period
+        more than the watch."""
+        while True:
+            await self.noted.wait()
+            seen = -1
+            while self.rounds != seen or any(outbox.count for outbox in self.outboxes):
+                seen = self.rounds
+                await trio.sleep(FLUSH_AFTER)
+                now = trio.current_time()
+                for outbox in self.outboxes:
+                    outbox.wake_if_due(now)
 
     def undelivered(self) -> Exits:
         """What had left the last stage on its way but was not taken when the run stopped:
@@ -268,9 +288,8 @@ class Outbox:
     sending: list[Chunk | Exits] = attrs.Factory(list)
     count: int = 0
     since: float = 0.0  # when the oldest noted item was noted
-    rounds: int = 0  # how often items were noted into an empty outbox
     _sends: trio.Lock = attrs.Factory(trio.Lock)  # one flush at a time keeps chunks in order
-    _first_noted: Signal = attrs.Factory(Signal)
+    _due: Signal = attrs.Factory(Signal)  # set by the run's watch: the oldest has waited
 
     def forward(self, item: Item) -> None:
         """Send ``item`` on: where its route says, else to the next stage (after the last,
@@ -326,27 +345,24 @@ class Outbox:
     def _noted(self, count: int) -> None:
         if not self.count:
             self.since = trio.current_time()
-            self.rounds += 1
-            self._first_noted.set()
+            run = self.run
+            run.rounds += 1
+            run.noted.set()
         self.count += count
 
     async def keep_flushing(self) -> None:
         """Send what has waited `FLUSH_AFTER` seconds, however long the stage's work on
-        the next items takes (run as a helper task of the stage actor).
-
-        While items keep coming it looks once every `FLUSH_AFTER`, not once per chunk: a
-        wake-up per chunk cost more than a light stage's work on the chunk. Once a whole
-        period has passed with nothing noted, it sleeps until something is."""
+        the next items takes, when the run's `Run.watch_outboxes` says so (run as a helper
+        task of the stage actor, so that a crash of the stage stops its sends too)."""
         while True:
-            if not self.count:
-                await self._first_noted.wait()
-            seen = -1
-            while self.count or self.rounds != seen:  # busy since the last look
-                seen = self.rounds
-                oldest = self.since if self.count else trio.current_time()
-                await trio.sleep_until(oldest + FLUSH_AFTER)
-                if self.count and self.since + FLUSH_AFTER <= trio.current_time():
-                    await self.flush()
+            await self._due.wait()
+            if self.count and self.since + FLUSH_AFTER <= trio.current_time():
+                await self.flush()
+
+    def wake_if_due(self, now: float) -> None:
+        """Have `keep_flushing` send what has waited `FLUSH_AFTER` seconds by ``now``."""
+        if self.count and self.since + FLUSH_AFTER <= now:
+            self._due.set()
 
     async def flush(self) -> None:
         """Send everything noted, a chunk per destination.

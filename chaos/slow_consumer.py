@@ -28,6 +28,7 @@ import trio
 from _common import Tally, new_marker, pool_settings, resident_megabytes, run_script
 
 import slither_actors as sa
+from slither_actors.dispatching._runner import WINDOW  # batches taken per lane, at most
 from slither_actors.pipe._run import CHUNK  # how many items travel together in a pipe
 
 SLOWER = 100  # the consumer is this many times slower than the producers
@@ -142,12 +143,14 @@ async def dispatch_phase(tally: Tally, pool: sa.WorkerPool, small: bool) -> None
             watch.queue(
                 "the hand-over channel", hand_over.current_buffer_used, hand_over.max_buffer_size
             )
-            watch.queue("batches out", runner._unemitted, runner.max_in_flight)
+            window = WINDOW * runner.max_in_flight
+            watch.queue("batches out", len(runner._running), runner.max_in_flight)
+            watch.queue("batches taken, not handed on", runner._unemitted, window)
             # A finished batch is kept until its hand-over is through, and the window has
             # room for another once the hand-over has begun: one more than the window.
             waiting = len(runner._finished)
-            watch.queue("finished batches kept", waiting, runner.max_in_flight + 1)
-            beyond = (runner.max_in_flight + 2) * batch_size
+            watch.queue("finished batches kept", waiting, window + 1)
+            beyond = (window + 2) * batch_size
             watch.queue("items read but not consumed", source.read - len(seen), beyond)
             watch.pool(pool)
             watch.memory(len(seen))
@@ -184,7 +187,7 @@ def items_a_pipe_may_hold(run: Any) -> int:
     for stage in run.pipe.stages:
         if isinstance(stage, sa.WorkerStage):
             assert stage.max_in_flight is not None and stage.batch_size is not None
-            batches += (stage.max_in_flight + 1) * stage.batch_size
+            batches += (WINDOW * stage.max_in_flight + 1) * stage.batch_size
     return int(inboxes + in_stages + batches + 2 * CHUNK)
 
 

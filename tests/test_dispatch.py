@@ -324,7 +324,8 @@ async def test_a_blocked_first_batch_stops_new_batches_at_the_window(
             )
         )
         await trio.testing.wait_all_tasks_blocked()
-        assert sorted(taken) == [0, 1, 2]  # batch 0 in flight, 1 and 2 finished and held
+        # Batch 0 out, 1 to 5 finished behind it and held: the window is twice the lanes.
+        assert sorted(taken) == [0, 1, 2, 3, 4, 5]
         release.set()
     assert sorted(taken) == list(range(100))
 
@@ -349,8 +350,9 @@ async def test_a_generator_is_read_only_as_far_as_the_window() -> None:
             if len(first) == 15:
                 break
         await trio.testing.wait_all_tasks_blocked()
-        # Two batches taken by the consumer, one waiting to be taken, two in the window.
-        assert len(pulled) == 10 * (2 + 1 + 2)
+        # Two batches taken by the consumer, one waiting to be taken, four in the window
+        # (twice the lanes).
+        assert len(pulled) == 10 * (2 + 1 + 4)
     assert first == [number * 2 for number in range(15)]
 
 
@@ -369,7 +371,7 @@ async def test_an_async_input_is_consumed_lazily_too() -> None:
             if item.payload == 8:
                 break
         await trio.testing.wait_all_tasks_blocked()
-        assert len(pulled) == 5 * (1 + 1 + 2)
+        assert len(pulled) == 5 * (1 + 1 + 4)  # taken, waiting, the window (twice the lanes)
     results_all = await sa.dispatch(numbers(), executor=DOUBLE, batch_size=7)
     assert payloads(results_all) == [number * 2 for number in range(10_000)]
 

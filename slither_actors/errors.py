@@ -1,7 +1,14 @@
 """Every exception slither_actors raises, under one base class, `SlitherError`.
 
-This module imports nothing from the rest of the package, so every layer may use it.
-Each message names what failed and where, so a user can act on it without a debugger.
+This module imports nothing from the rest of the package (only attrs), so every layer may
+use it, worker processes too. Each message names what failed and where, so a user can act
+on it without a debugger.
+
+Every exception keeps its constructor's arguments as fields and, in order, as ``args``,
+and makes its message from them in ``__str__``: so each one pickles and copies (both
+rebuild an exception from its ``args``), and a copy says the same. (Plain classes rather
+than attrs ones: declaring some forty attrs classes added 13 ms to a worker's start-up,
+which imports this module.)
 """
 
 from __future__ import annotations
@@ -12,6 +19,17 @@ from typing import Any
 
 class SlitherError(Exception):
     """Base class of every error raised by slither_actors."""
+
+
+class _MessageError(SlitherError):
+    """An error that is its message."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # --- actors -------------------------------------------------------------------------------------
@@ -27,24 +45,33 @@ class ActorExited(SlitherError):
     def __init__(self, actor: str, reason: Any) -> None:
         self.actor = actor
         self.reason = reason
-        super().__init__(f"{actor} exited ({_describe_reason(reason)})")
+        super().__init__(actor, reason)
+
+    def __str__(self) -> str:
+        return f"{self.actor} exited ({_describe_reason(self.reason)})"
 
 
 class CallTimeout(SlitherError, TimeoutError):
     """A call got no reply within its timeout. A reply that arrives later is dropped.
 
     ``actor`` names what was called (an actor, or a pool's worker); ``message`` is what was
-    sent (for a worker call, its target).
+    sent (for a worker call, its target); ``text``, if given, is the whole message.
     """
 
     def __init__(self, actor: str, message: Any, timeout: float, text: str | None = None) -> None:
         self.actor = actor
         self.message = message
         self.timeout = timeout
-        super().__init__(
-            text
-            or f"call to {actor} got no reply within {timeout:g}s "
-            f"(message {type(message).__name__})"
+        self.text = text
+        # Not OSError's __init__, which would read the first arguments as errno and strerror.
+        BaseException.__init__(self, actor, message, timeout, text)
+
+    def __str__(self) -> str:
+        if self.text:
+            return self.text
+        return (
+            f"call to {self.actor} got no reply within {self.timeout:g}s "
+            f"(message {type(self.message).__name__})"
         )
 
 
@@ -54,7 +81,10 @@ class MailboxFull(SlitherError):
     def __init__(self, actor: str, size: int) -> None:
         self.actor = actor
         self.size = size
-        super().__init__(f"mailbox of {actor} is full ({size} messages)")
+        super().__init__(actor, size)
+
+    def __str__(self) -> str:
+        return f"mailbox of {self.actor} is full ({self.size} messages)"
 
 
 # --- supervision --------------------------------------------------------------------------------
@@ -80,9 +110,13 @@ class SupervisorExhausted(SlitherError):
         self.last_error = last_error
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
-        super().__init__(
-            f"supervisor {supervisor!r} gave up: more than {max_restarts} restarts in "
-            f"{max_seconds:g}s; last exit was child {child!r} ({_describe_reason(last_error)})"
+        super().__init__(supervisor, child, last_error, max_restarts, max_seconds)
+
+    def __str__(self) -> str:
+        return (
+            f"supervisor {self.supervisor!r} gave up: more than {self.max_restarts} restarts "
+            f"in {self.max_seconds:g}s; last exit was child {self.child!r} "
+            f"({_describe_reason(self.last_error)})"
         )
 
 
@@ -93,9 +127,12 @@ class ChildStartFailed(SlitherError):
         self.supervisor = supervisor
         self.child = child
         self.cause = cause
-        super().__init__(
-            f"supervisor {supervisor!r} could not start child {child!r}: "
-            f"{type(cause).__name__}: {cause}"
+        super().__init__(supervisor, child, cause)
+
+    def __str__(self) -> str:
+        return (
+            f"supervisor {self.supervisor!r} could not start child {self.child!r}: "
+            f"{type(self.cause).__name__}: {self.cause}"
         )
 
 
@@ -105,7 +142,10 @@ class UnknownChild(SlitherError, LookupError):
     def __init__(self, supervisor: str, child: str) -> None:
         self.supervisor = supervisor
         self.child = child
-        super().__init__(f"supervisor {supervisor!r} has no child {child!r}")
+        super().__init__(supervisor, child)
+
+    def __str__(self) -> str:
+        return f"supervisor {self.supervisor!r} has no child {self.child!r}"
 
 
 class DuplicateChild(SlitherError, ValueError):
@@ -114,7 +154,10 @@ class DuplicateChild(SlitherError, ValueError):
     def __init__(self, supervisor: str, child: str) -> None:
         self.supervisor = supervisor
         self.child = child
-        super().__init__(f"supervisor {supervisor!r} already has a child {child!r}")
+        super().__init__(supervisor, child)
+
+    def __str__(self) -> str:
+        return f"supervisor {self.supervisor!r} already has a child {self.child!r}"
 
 
 class MaxChildrenReached(SlitherError):
@@ -123,19 +166,23 @@ class MaxChildrenReached(SlitherError):
     def __init__(self, supervisor: str, max_children: int) -> None:
         self.supervisor = supervisor
         self.max_children = max_children
-        super().__init__(
-            f"dynamic supervisor {supervisor!r} already has its maximum of {max_children} children"
+        super().__init__(supervisor, max_children)
+
+    def __str__(self) -> str:
+        return (
+            f"dynamic supervisor {self.supervisor!r} already has its maximum of "
+            f"{self.max_children} children"
         )
 
 
 # --- worker processes and pools -----------------------------------------------------------------
 
 
-class ProtocolError(SlitherError):
+class ProtocolError(_MessageError):
     """Bytes from a worker (or the parent) that are not a valid frame or message."""
 
 
-class PayloadError(SlitherError, ValueError):
+class PayloadError(_MessageError, ValueError):
     """A payload or result that cannot travel to or from a worker: a type the codec does
     not carry (named with the item's index; see docs/workers.md, What can travel), a value
     the other side refuses to decode (a pickle without ``allow_pickle``, an array where
@@ -162,7 +209,10 @@ class WorkerError(SlitherError):
         self.remote_message = remote_message
         self.remote_traceback = remote_traceback
         self.where = where
-        super().__init__(f"{target} raised {remote_type}: {remote_message} ({where})")
+        super().__init__(target, remote_type, remote_message, remote_traceback, where)
+
+    def __str__(self) -> str:
+        return f"{self.target} raised {self.remote_type}: {self.remote_message} ({self.where})"
 
 
 class WorkerCrashed(SlitherError):
@@ -176,8 +226,11 @@ class WorkerCrashed(SlitherError):
         self.target = target
         self.reason = reason
         self.where = where
-        running = f"worker running {target}" if target else "worker"
-        super().__init__(f"{running} {reason} ({where})")
+        super().__init__(target, reason, where)
+
+    def __str__(self) -> str:
+        running = f"worker running {self.target}" if self.target else "worker"
+        return f"{running} {self.reason} ({self.where})"
 
 
 class WorkerStartFailed(SlitherError):
@@ -189,8 +242,11 @@ class WorkerStartFailed(SlitherError):
         self.where = where
         self.reason = reason
         self.details = details
-        text = f"worker failed to start ({where}): {reason}"
-        super().__init__(f"{text}\n{details.rstrip()}" if details else text)
+        super().__init__(where, reason, details)
+
+    def __str__(self) -> str:
+        text = f"worker failed to start ({self.where}): {self.reason}"
+        return f"{text}\n{self.details.rstrip()}" if self.details else text
 
 
 class PoolSaturated(SlitherError):
@@ -199,8 +255,12 @@ class PoolSaturated(SlitherError):
     def __init__(self, pool: str, queue_limit: int) -> None:
         self.pool = pool
         self.queue_limit = queue_limit
-        super().__init__(
-            f"pool {pool!r} is saturated: {queue_limit} calls already wait for a worker"
+        super().__init__(pool, queue_limit)
+
+    def __str__(self) -> str:
+        return (
+            f"pool {self.pool!r} is saturated: {self.queue_limit} calls already wait for a "
+            f"worker"
         )
 
 
@@ -211,9 +271,12 @@ class SessionLost(SlitherError):
         self.pool = pool
         self.session_id = session_id
         self.where = where
-        super().__init__(
-            f"session {session_id!r} of pool {pool!r} lost its worker ({where}); "
-            f"the state it kept there is gone"
+        super().__init__(pool, session_id, where)
+
+    def __str__(self) -> str:
+        return (
+            f"session {self.session_id!r} of pool {self.pool!r} lost its worker "
+            f"({self.where}); the state it kept there is gone"
         )
 
 
@@ -225,10 +288,13 @@ class TooManySessions(SlitherError):
         self.pool = pool
         self.session_id = session_id
         self.max_sessions = max_sessions
-        super().__init__(
-            f"pool {pool!r} cannot bind session {session_id!r}: it keeps {max_sessions} "
-            f"strict sessions already; end finished ones with pool.end_session(session_id) "
-            f"or raise max_sessions"
+        super().__init__(pool, session_id, max_sessions)
+
+    def __str__(self) -> str:
+        return (
+            f"pool {self.pool!r} cannot bind session {self.session_id!r}: it keeps "
+            f"{self.max_sessions} strict sessions already; end finished ones with "
+            f"pool.end_session(session_id) or raise max_sessions"
         )
 
 
@@ -237,7 +303,39 @@ class PoolClosed(SlitherError):
 
     def __init__(self, pool: str) -> None:
         self.pool = pool
-        super().__init__(f"pool {pool!r} is closed")
+        super().__init__(pool)
+
+    def __str__(self) -> str:
+        return f"pool {self.pool!r} is closed"
+
+
+# --- in a worker process ------------------------------------------------------------------------
+
+
+class ViewError(SlitherError):
+    """A store view called from a worker failed; ``view`` names it and ``type_name`` is the
+    type of the error the parent met (e.g. ``"LookupError"`` for an unknown view). Raised in
+    the worker, by ``slither_actors.worker.call_view``."""
+
+    def __init__(self, view: str, type_name: str, message: str) -> None:
+        self.view = view
+        self.type_name = type_name
+        self.message = message
+        super().__init__(view, type_name, message)
+
+    def __str__(self) -> str:
+        return f"view {self.view!r} failed: {self.type_name}: {self.message}"
+
+
+class ResultError(_MessageError):
+    """A worker function returned something other than a list of one result per payload
+    (raised in the worker; the parent sees it as a `WorkerError` whose ``remote_type`` is
+    ``"ResultError"``)."""
+
+
+class ParentGone(_MessageError):
+    """A worker's pipe from the parent reached end-of-file: the parent has gone (raised in
+    the worker, which then exits)."""
 
 
 # --- dispatch -----------------------------------------------------------------------------------
@@ -251,8 +349,13 @@ class BatchLengthError(SlitherError):
         self.batch_ref = batch_ref
         self.expected = expected
         self.got = got
+        super().__init__(executor, batch_ref, expected, got)
+
+    def __str__(self) -> str:
+        got = self.got
         what = f"{got} results" if isinstance(got, int) else f"a {got}, not a list of results,"
-        super().__init__(f"{executor} returned {what} for batch {batch_ref} of {expected} items")
+        batch = f"batch {self.batch_ref} of {self.expected} items"
+        return f"{self.executor} returned {what} for {batch}"
 
 
 class DispatchError(SlitherError):
@@ -261,14 +364,20 @@ class DispatchError(SlitherError):
     `dispatch`, every completed item). The reason is chained."""
 
     def __init__(
-        self, reason: BaseException, batch_ref: int, partial_results: Sequence[Any]
+        self,
+        reason: BaseException,
+        batch_ref: int,
+        partial_results: Sequence[Any],
     ) -> None:
         self.reason = reason
         self.batch_ref = batch_ref
         self.partial_results = partial_results
-        super().__init__(
-            f"dispatch halted at batch {batch_ref}: {_describe_reason(reason)} "
-            f"({len(partial_results)} completed items in partial_results)"
+        super().__init__(reason, batch_ref, partial_results)
+
+    def __str__(self) -> str:
+        return (
+            f"dispatch halted at batch {self.batch_ref}: {_describe_reason(self.reason)} "
+            f"({len(self.partial_results)} completed items in partial_results)"
         )
 
 
@@ -282,8 +391,11 @@ class PipeDefinitionError(SlitherError, ValueError):
         self.pipe = pipe
         self.stage = stage
         self.problem = problem
-        where = f"pipe {pipe!r}" + (f", stage {stage!r}" if stage is not None else "")
-        super().__init__(f"{where}: {problem}")
+        super().__init__(pipe, stage, problem)
+
+    def __str__(self) -> str:
+        stage = f", stage {self.stage!r}" if self.stage is not None else ""
+        return f"pipe {self.pipe!r}{stage}: {self.problem}"
 
 
 class ItemFailed(SlitherError):
@@ -292,6 +404,9 @@ class ItemFailed(SlitherError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class PipeError(SlitherError):
@@ -302,16 +417,25 @@ class PipeError(SlitherError):
     """
 
     def __init__(
-        self, pipe: str, stage: str, item_id: int | None, reason: BaseException, partial: Any
+        self,
+        pipe: str,
+        stage: str,
+        item_id: int | None,
+        reason: BaseException,
+        partial: Any,
     ) -> None:
         self.pipe = pipe
         self.stage = stage
         self.item_id = item_id
         self.reason = reason
         self.partial = partial
-        item = f", item {item_id}" if item_id is not None else ""
-        super().__init__(
-            f"pipe {pipe!r} halted at stage {stage!r}{item}: {_describe_reason(reason)}"
+        super().__init__(pipe, stage, item_id, reason, partial)
+
+    def __str__(self) -> str:
+        item = f", item {self.item_id}" if self.item_id is not None else ""
+        return (
+            f"pipe {self.pipe!r} halted at stage {self.stage!r}{item}: "
+            f"{_describe_reason(self.reason)}"
         )
 
 
@@ -325,7 +449,10 @@ class StoreLoadFailed(SlitherError):
     def __init__(self, store: str, cause: BaseException) -> None:
         self.store = store
         self.cause = cause
-        super().__init__(f"store {store!r} failed to load: {type(cause).__name__}: {cause}")
+        super().__init__(store, cause)
+
+    def __str__(self) -> str:
+        return f"store {self.store!r} failed to load: {type(self.cause).__name__}: {self.cause}"
 
 
 class UnknownStore(SlitherError, LookupError):
@@ -333,7 +460,11 @@ class UnknownStore(SlitherError, LookupError):
 
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
-        super().__init__(f"no store named {name!r} (running: {', '.join(known) or 'none'})")
+        self.known = known
+        super().__init__(name, known)
+
+    def __str__(self) -> str:
+        return f"no store named {self.name!r} (running: {', '.join(self.known) or 'none'})"
 
 
 class UnknownTable(SlitherError, KeyError):
@@ -342,10 +473,12 @@ class UnknownTable(SlitherError, KeyError):
     def __init__(self, store: str, table: str, known: list[str]) -> None:
         self.store = store
         self.table = table
-        super().__init__(f"store {store!r} has no table {table!r} (tables: {', '.join(known)})")
+        self.known = known
+        super().__init__(store, table, known)
 
     def __str__(self) -> str:
-        return str(self.args[0])
+        tables = ", ".join(self.known)
+        return f"store {self.store!r} has no table {self.table!r} (tables: {tables})"
 
 
 class ViewNotFound(SlitherError, LookupError):
@@ -354,7 +487,10 @@ class ViewNotFound(SlitherError, LookupError):
     def __init__(self, view: str, session_id: str | None) -> None:
         self.view = view
         self.session_id = session_id
-        super().__init__(f"no view named {view!r} for session {session_id!r}")
+        super().__init__(view, session_id)
+
+    def __str__(self) -> str:
+        return f"no view named {self.view!r} for session {self.session_id!r}"
 
 
 class ViewRefused(SlitherError, PermissionError):
@@ -363,8 +499,13 @@ class ViewRefused(SlitherError, PermissionError):
     def __init__(self, view: str, session_id: str | None) -> None:
         self.view = view
         self.session_id = session_id
-        super().__init__(
-            f"view {view!r} belongs to another session; session {session_id!r} may not use it"
+        # Not OSError's __init__, which would read the first arguments as errno and strerror.
+        BaseException.__init__(self, view, session_id)
+
+    def __str__(self) -> str:
+        return (
+            f"view {self.view!r} belongs to another session; session {self.session_id!r} "
+            f"may not use it"
         )
 
 
@@ -374,7 +515,11 @@ class ViewTimeout(SlitherError, TimeoutError):
     def __init__(self, view: str, timeout: float) -> None:
         self.view = view
         self.timeout = timeout
-        super().__init__(f"view {view!r} took longer than {timeout:g}s")
+        # Not OSError's __init__, which would read the first arguments as errno and strerror.
+        BaseException.__init__(self, view, timeout)
+
+    def __str__(self) -> str:
+        return f"view {self.view!r} took longer than {self.timeout:g}s"
 
 
 # --- registry -----------------------------------------------------------------------------------
@@ -386,7 +531,10 @@ class NameTaken(SlitherError, ValueError):
     def __init__(self, name: str, holder: str) -> None:
         self.name = name
         self.holder = holder
-        super().__init__(f"name {name!r} is already registered to {holder}")
+        super().__init__(name, holder)
+
+    def __str__(self) -> str:
+        return f"name {self.name!r} is already registered to {self.holder}"
 
 
 class NameNotFound(SlitherError, LookupError):
@@ -394,10 +542,13 @@ class NameNotFound(SlitherError, LookupError):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(f"no live actor is registered as {name!r}")
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"no live actor is registered as {self.name!r}"
 
 
-class NoRuntime(SlitherError, RuntimeError):
+class NoRuntime(_MessageError, RuntimeError):
     """Something needs the current runtime (e.g. its registry) but none is open."""
 
 
@@ -409,7 +560,10 @@ class HandlerAlreadyAttached(SlitherError, ValueError):
 
     def __init__(self, handler_id: str) -> None:
         self.handler_id = handler_id
-        super().__init__(f"a telemetry handler with id {handler_id!r} is already attached")
+        super().__init__(handler_id)
+
+    def __str__(self) -> str:
+        return f"a telemetry handler with id {self.handler_id!r} is already attached"
 
 
 class ConfigError(SlitherError, ValueError):
@@ -418,8 +572,11 @@ class ConfigError(SlitherError, ValueError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"invalid settings in {source}:\n{lines}")
+        super().__init__(source, problems)
+
+    def __str__(self) -> str:
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        return f"invalid settings in {self.source}:\n{lines}"
 
 
 def _describe_reason(reason: Any) -> str:

@@ -162,8 +162,9 @@ class Item(tuple[int, Any, Mapping[str, Any], str]):
 
     __hash__ = tuple.__hash__  # by value; an item whose meta is a mapping has none
 
-    def __getnewargs__(self) -> tuple[int, Any, Mapping[str, Any], str]:
-        return (self.id, self.payload, self.meta, self.route)
+    def __reduce__(self) -> tuple[Any, tuple[int, Any, dict[str, Any], str]]:
+        # The read-only meta travels as a dict (a mappingproxy does not pickle).
+        return (_restored, (self.id, self.payload, dict(self.meta), self.route))
 
     def __bool__(self) -> bool:
         return True
@@ -185,3 +186,8 @@ class Item(tuple[int, Any, Mapping[str, Any], str]):
 
     __lt__ = __le__ = __gt__ = __ge__ = _no_tuple_operation
     __add__ = __mul__ = __rmul__ = _no_tuple_operation
+
+
+def _restored(id: int, payload: Any, meta: dict[str, Any], route: str) -> Item:
+    """An item as pickled (see `Item.__reduce__`), its meta read-only again."""
+    return _make(Item, (id, payload, MappingProxyType(meta) if meta else NO_META, route))

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from slither_actors.errors import ViewError
+
 __all__ = [
     "ViewError",
     "call_view",
@@ -30,16 +32,6 @@ __all__ = [
 ]
 
 Function = TypeVar("Function", bound=Callable[[list[Any]], list[Any]])
-
-
-class ViewError(Exception):
-    """A store view called from a worker failed; ``view`` names it and ``type_name`` is the
-    type of the error the parent met (e.g. ``"LookupError"`` for an unknown view)."""
-
-    def __init__(self, view: str, type_name: str, message: str) -> None:
-        self.view = view
-        self.type_name = type_name
-        super().__init__(f"view {view!r} failed: {type_name}: {message}")
 
 
 class _Connection(Protocol):

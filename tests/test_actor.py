@@ -427,6 +427,24 @@ async def test_an_exception_that_cannot_be_copied_reaches_the_caller_as_it_is() 
 
 
 @attrs.define
+class RaisesOurs(sa.Actor):
+    async def handle_call(self, message: Any) -> Any:
+        raise sa.ConfigError("settings.toml", ["size: must be 1 or more, not 0"])
+
+
+async def test_the_caller_gets_a_copy_of_a_library_error_not_the_actor_s_own() -> None:
+    # Every library error copies with its fields, so the caller's traceback and the
+    # actor's crash stay apart (a ConfigError used to be raised as the very same object).
+    with pytest.RaisesGroup(sa.ConfigError):
+        async with trio.open_nursery() as nursery:
+            ref = await nursery.start(sa.run_actor, RaisesOurs())
+            with pytest.raises(sa.ConfigError, match="size: must be 1") as caught:
+                await ref.call("go")
+    assert caught.value is not ref.exit_reason and caught.value.__cause__ is ref.exit_reason
+    assert caught.value.problems == ["size: must be 1 or more, not 0"]
+
+
+@attrs.define
 class Tally(sa.Actor):
     count: int = 0
 

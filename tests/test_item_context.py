@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 import slither_actors as sa
+from slither_actors.item import NO_META
 
 
 def test_wrap_gives_a_fresh_id_empty_meta_and_the_default_route() -> None:
@@ -80,6 +81,14 @@ def test_an_item_copies_pickles_reprs_and_matches_by_field() -> None:
     item = sa.Item(7, [1, 2], {"source": "csv"}, "review")
     assert copy.copy(item) == item and copy.deepcopy(item) == item
     assert pickle.loads(pickle.dumps(item)) == item
+    plain = sa.Item.wrap("no meta")  # its meta is the shared read-only empty mapping
+    again = pickle.loads(pickle.dumps(plain))
+    assert again == plain and again.meta is NO_META
+    with pytest.raises(TypeError):
+        again.meta["key"] = 1  # type: ignore[index]
+    kept = pickle.loads(pickle.dumps(sa.Item.wrap(1, meta={"a": 1})))
+    with pytest.raises(TypeError):
+        kept.meta["a"] = 2  # type: ignore[index]
     assert repr(item) == "Item(id=7, payload=[1, 2], meta={'source': 'csv'}, route='review')"
     match item:
         case sa.Item(7, payload, route="review"):

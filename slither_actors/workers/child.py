@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from slither_actors import worker as worker_api
+from slither_actors.errors import ParentGone, ResultError
 from slither_actors.workers.protocol import (
     DEFAULT_MAX_FRAME,
     Call,
@@ -54,14 +55,6 @@ from slither_actors.workers.protocol import (
 PARENT_GONE_EXIT = 70
 # Long error texts are cut so an error frame always fits.
 _TEXT_LIMIT = 64 * 1024
-
-
-class ParentGone(Exception):
-    """The pipe from the parent reached end-of-file."""
-
-
-class ResultError(Exception):
-    """A worker function returned something other than a list of one result per payload."""
 
 
 class ChildConnection:
@@ -219,7 +212,7 @@ class ChildConnection:
         # and a large frame is read into its final place instead of copied chunk by chunk.
         size = os.readv(self._reader, [self._decoder.get_buffer()])
         if not size:
-            raise ParentGone
+            raise ParentGone("the pipe from the parent reached end-of-file")
         self._pending.extend(self._decoder.buffer_updated(size))
 
 

@@ -18,8 +18,7 @@ from typing import Any
 import msgpack
 import pytest
 import trio
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
 from slither_actors.workers._codec import Ext, codec_for

@@ -20,8 +20,7 @@ from slither_actors.examples.ml_scoring_data import (
     enrich,
     featurize,
 )
-from tests.demo_runs import details as demo_details
-from tests.demo_runs import small_run, verdicts
+from tests.demo_runs import details as demo_details, small_run, verdicts
 
 MODELS = "both models present, each held once, fit to its own data"
 OWN_MODEL = "every record scored by its own session's model"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import slither_actors as sa
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_public_name_resolves() -> None:
@@ -25,3 +32,65 @@ def test_worker_processes_import_no_trio_cattrs_or_actor_core() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+def names_type_checkers_see() -> dict[str, str]:
+    """The names the package's ``if TYPE_CHECKING:`` block imports, with their modules."""
+    tree = ast.parse((ROOT / "slither_actors" / "__init__.py").read_text())
+    seen: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "_typing.TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom)
+                for alias in statement.names:
+                    assert alias.asname == alias.name  # a re-export: `X as X`
+                    module = statement.module
+                    if module == "slither_actors":  # a public submodule
+                        module = f"slither_actors.{alias.name}"
+                    seen[alias.name] = module
+    return seen
+
+
+def test_type_checkers_see_exactly_the_public_names_from_their_homes() -> None:
+    assert names_type_checkers_see() == sa._HOMES
+    assert sa.__all__ == sorted(sa._HOMES)
+
+
+def test_no_helper_of_the_package_shows_as_a_public_name() -> None:
+    for name in sa.__all__:
+        getattr(sa, name)  # every public name loaded, every submodule it needs imported
+    submodules = {
+        name for name in dir(sa) if isinstance(getattr(sa, name, None), type(sys))
+    }
+    extra = {name for name in dir(sa) if not name.startswith("_")} - set(sa.__all__) - submodules
+    assert extra == set()
+    for leaked in ("Any", "TYPE_CHECKING", "annotations", "importlib", "logging"):
+        assert not hasattr(sa, leaked), leaked
+
+
+def test_mypy_rejects_an_unknown_name_and_types_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mypy import api
+
+    (tmp_path / "uses.py").write_text(
+        "import slither_actors as sa\n"
+        "settings: int = sa.PoolSettings()\n"  # an error only if PoolSettings is not Any
+        "sa.PoolSetings\n"  # a typo
+    )
+    monkeypatch.setenv("MYPYPATH", str(ROOT))  # the package as it is here, not as installed
+    report, _, status = api.run(
+        [
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--no-incremental",
+            "--cache-dir",
+            os.devnull,
+            str(tmp_path / "uses.py"),
+        ]
+    )
+    assert status == 1
+    lines = [line for line in report.splitlines() if "uses.py" in line]
+    assert any('has type "PoolSettings", variable has type "int"' in line for line in lines)
+    assert any('has no attribute "PoolSetings"' in line for line in lines)
+    assert len(lines) == 2, report

@@ -28,7 +28,6 @@ _log = logging.getLogger("slither_actors.worker")
 # they always speak the same protocol version as the parent.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _PIPE_SIZE = 1 << 20
-_READ_SIZE = 1 << 20
 _LOG_LINE_LIMIT = 64 * 1024
 _STDERR_TAIL_LINES = 20
 _WRITE_VECTOR = 64  # buffers handed to one writev (Linux takes up to 1024)

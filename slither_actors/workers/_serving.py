@@ -18,6 +18,7 @@ from slither_actors.workers._live import LiveWorker, PendingCall
 from slither_actors.workers._process import WorkerProcess
 from slither_actors.workers._state import PoolState
 from slither_actors.workers.protocol import (
+    READ_SIZE,
     Decoded,
     Error,
     FrameDecoder,
@@ -32,7 +33,6 @@ from slither_actors.workers.protocol import (
 
 __all__ = ["Ending", "Serving", "resident_megabytes"]
 
-_READ_SIZE = 1 << 16
 _RSS_CHECK_EVERY = 16  # results between two looks at a worker's memory
 _DRAIN_SECONDS = 1.0  # how long to read what a dead worker left in its pipe
 
@@ -225,7 +225,7 @@ class Serving:
         """Deliver results the worker wrote just before it ended (the pipe holds them)."""
         with trio.move_on_after(_DRAIN_SECONDS):
             try:
-                while chunk := await self.process.reader.receive_some(_READ_SIZE):
+                while chunk := await self.process.reader.receive_some(READ_SIZE):
                     self.decoder.feed(chunk)
                     for message in self.decoder.messages():
                         if type(message) in (Result, Error):

@@ -22,11 +22,10 @@ from slither_actors.workers._live import LiveWorker, PendingCall
 from slither_actors.workers._process import WorkerProcess, describe_exit, spawn
 from slither_actors.workers._serving import Ending, Serving
 from slither_actors.workers._state import PoolState
-from slither_actors.workers.protocol import PROTOCOL_VERSION, Error, FrameDecoder, Hello
+from slither_actors.workers.protocol import PROTOCOL_VERSION, READ_SIZE, Error, FrameDecoder, Hello
 
 __all__ = ["WorkerActor"]
 
-_READ_SIZE = 1 << 16
 _OUTPUT_DRAIN_SECONDS = 1.0  # how long to wait for a dead worker's last words on stderr
 
 
@@ -135,7 +134,7 @@ class WorkerActor(Actor):
         timeout = self.state.settings.startup_timeout
         with trio.move_on_after(timeout):
             while True:
-                chunk = await process.reader.receive_some(_READ_SIZE)
+                chunk = await process.reader.receive_some(READ_SIZE)
                 if not chunk:
                     return "it closed its pipe before saying hello", ""
                 decoder.feed(chunk)

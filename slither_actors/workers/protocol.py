@@ -61,6 +61,7 @@ from slither_actors.workers._messages import (
 __all__ = [
     "DEFAULT_MAX_FRAME",
     "PROTOCOL_VERSION",
+    "READ_SIZE",
     "Call",
     "Decoded",
     "Error",
@@ -148,8 +149,9 @@ def _frame(fields: list[Any], kind: type[Message], max_frame: int, codec: Codec)
 
 # --- decoding -----------------------------------------------------------------------------------
 
-# How much the decoder reads at a time while no large frame is on its way.
-_READ_SIZE = 1 << 16
+# How much is read from a worker's pipe (or the parent's) at a time while no large frame
+# is on its way: the decoder's small buffer, and every reader's chunk.
+READ_SIZE = 1 << 16
 
 
 class FrameDecoder:
@@ -179,7 +181,7 @@ class FrameDecoder:
         self.max_frame = max_frame
         self._codec = codec_for(allow_pickle)
         # Received bytes live in _buffer[_start:_end]; those before _start are decoded.
-        self._small = self._buffer = bytearray(_READ_SIZE)
+        self._small = self._buffer = bytearray(READ_SIZE)
         self._view = memoryview(self._buffer)
         self._start = 0
         self._end = 0
@@ -222,8 +224,8 @@ class FrameDecoder:
         if self._end == 0:
             return self._view  # the usual case: no frame on its way (this runs per read)
         missing = self._missing()
-        self._make_room(max(missing, _READ_SIZE // 4))
-        if missing > _READ_SIZE:
+        self._make_room(max(missing, READ_SIZE // 4))
+        if missing > READ_SIZE:
             return self._view[self._end : self._end + missing]  # this frame's rest, no more
         return self._view[self._end :]
 
@@ -253,7 +255,7 @@ class FrameDecoder:
         else:
             # Room for the whole frame being received, if its header is known; otherwise
             # twice what is pending, so that feeding many small chunks stays linear.
-            capacity = max(pending + size, pending + self._missing(), 2 * pending, _READ_SIZE)
+            capacity = max(pending + size, pending + self._missing(), 2 * pending, READ_SIZE)
             large = self._large
             if large is None or large is buffer or len(large) < capacity:
                 large = self._large = bytearray(capacity)

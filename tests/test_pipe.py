@@ -333,7 +333,9 @@ async def test_stages_work_at_the_same_time() -> None:
     assert result.payloads() == [1, 2, 3] and both_busy.is_set()
 
 
-async def test_concurrency_runs_several_items_of_a_stage_at_once() -> None:
+async def test_concurrency_runs_several_items_of_a_stage_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     running = 0
     most = 0
 
@@ -353,11 +355,25 @@ async def test_concurrency_runs_several_items_of_a_stage_at_once() -> None:
 
 
 async def test_leaving_a_stream_early_stops_the_run() -> None:
-    async with sa.stream_pipe(TwoLocal, range(1_000_000)) as results:
+    read = 0
+
+    def numbers() -> Iterator[int]:
+        nonlocal read
+        for number in range(1_000_000):
+            read += 1
+            yield number
+
+    async with sa.stream_pipe(TwoLocal, numbers()) as results:
         async for _, item in results:
             if item.payload == 20:
                 break
-    # Reaching here at all is the point: the stages and the input feeder were stopped.
+    # The block was left without waiting for a million items: the feeder stopped reading
+    # and the stage actors are gone.
+    read_when_left = read
+    await trio.testing.wait_all_tasks_blocked()
+    assert read == read_when_left < 2_000
+    supervisor = results._run.supervisor
+    assert supervisor is not None and not supervisor.alive
 
 
 # --- a crashing stage -------------------------------------------------------------------------
@@ -427,7 +443,9 @@ async def test_an_input_that_fails_fails_the_run_with_its_own_error(kind: str) -
         await sa.run_pipe(TwoLocal, broken() if kind == "sync" else broken_async())
 
 
-async def test_a_stage_that_keeps_crashing_ends_the_run_with_supervisor_exhausted() -> None:
+async def test_a_stage_that_keeps_crashing_ends_the_run_with_supervisor_exhausted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     class Crashing(sa.Pipe):
         stages = [sa.LocalStage("crashing", double)]
 

@@ -281,7 +281,7 @@ def _raise(error: Exception) -> Any:
     ],
 )
 async def test_a_crash_while_a_chunk_is_half_done_accounts_for_every_item(
-    refusal: str, crashed: list[int]
+    refusal: str, crashed: list[int], autojump_clock: trio.testing.MockClock
 ) -> None:
     first_try = trio.Event()
     calls: list[int] = []

@@ -166,7 +166,9 @@ async def test_a_stop_with_a_bad_timeout_refuses_before_it_stops_anything(
             assert not service.running
 
 
-async def test_the_runtime_drains_its_pipes_as_it_stops() -> None:
+async def test_the_runtime_drains_its_pipes_as_it_stops(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     delivered: list[int] = []
 
     async def sink(output: str, item: sa.Item) -> None:

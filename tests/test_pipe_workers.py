@@ -48,16 +48,25 @@ async def test_a_partial_batch_leaves_after_the_linger() -> None:
             )
         ]
 
+    first_batch_out = trio.Event()
+
     async def trickle() -> AsyncIterator[int]:
         for number in range(3):
             yield number
-        await trio.sleep(1.0)  # far past the linger: the three must have gone by now
+        # The source waits, with nothing more for the stage, until the three have left as a
+        # partial batch: only the linger can send them (a batch holds 100).
+        with trio.fail_after(10):
+            await first_batch_out.wait()
         yield 3
 
     batch = [("slither", "dispatch", "batch", "start")]
-    with telemetry.capture(batch) as batches:
-        async with sa.open_runtime(SETTINGS):
-            result = await sa.run_pipe(Lingering, trickle())
+    telemetry.attach("test-first-batch", batch, lambda *_: first_batch_out.set())
+    try:
+        with telemetry.capture(batch) as batches:
+            async with sa.open_runtime(SETTINGS):
+                result = await sa.run_pipe(Lingering, trickle())
+    finally:
+        telemetry.detach("test-first-batch")
     assert result.payloads() == [100, 101, 102, 103]
     assert [event.metadata["size"] for event in batches] == [3, 1]
     assert {event.metadata["stage"] for event in batches} == {"plus"}

@@ -28,6 +28,7 @@ from slither_actors.errors import ConfigError, NoRuntime, PoolClosed
 from slither_actors.pipe import ErrorRecord, Pipe, PipeService
 from slither_actors.pipe._service import Sink, pipe_service_spec
 from slither_actors.store import (
+    ActiveStores,
     Store,
     StoreDirectory,
     ViewRegistry,
@@ -58,7 +59,7 @@ class Runtime:
 
     settings: Settings
     registry: Registry
-    stores: StoreDirectory
+    stores: StoreDirectory[Store]
     views: ViewRegistry
     root: SupervisorRef = attrs.field(init=False)  # set as soon as the tree has started
 
@@ -200,7 +201,7 @@ async def open_runtime(
     for index, child in enumerate(children):  # named as given, before the runtime's own
         check_instance(f"children[{index}]", child, ChildSpec)
     registry = Registry()
-    directory = StoreDirectory()
+    directory = StoreDirectory[Store]()
     views = ViewRegistry(loaded.bridge.default_scope)
     stores = Supervisor(
         [
@@ -232,7 +233,7 @@ async def open_runtime(
     # finds this runtime, its registry and its pools.
     token, finder = _current.set(runtime), pool_finder.set(runtime.pool)
     settings_token = active_settings.set(loaded)
-    stores_token = active_stores.set((directory, views))
+    stores_token = active_stores.set(ActiveStores(directory, views))
     try:
         with use_registry(registry):
             async with open_own_nursery() as nursery:

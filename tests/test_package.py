@@ -94,3 +94,40 @@ def test_mypy_rejects_an_unknown_name_and_types_the_known_ones(
     assert any('has type "PoolSettings", variable has type "int"' in line for line in lines)
     assert any('has no attribute "PoolSetings"' in line for line in lines)
     assert len(lines) == 2, report
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Which package modules each module imports, type-only imports included; the top
+    package is left out (it imports everything, lazily, for type checkers only)."""
+    package = ROOT / "slither_actors"
+    graph: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if name == "slither_actors":
+            continue
+        graph[name] = {
+            node.module
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom)
+            and node.module is not None
+            and node.module.startswith("slither_actors.")
+        }
+    return graph
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    # Even for types only: such a circle (store's directory, store and views used to be
+    # one) means neither module can be read, or tested, without the other.
+    graph = import_graph()
+    circles = []
+    for start in graph:
+        seen, stack = set(), [start]
+        while stack:
+            module = stack.pop()
+            for imported in graph.get(module, ()):
+                if imported == start:
+                    circles.append(start)
+                elif imported not in seen:
+                    seen.add(imported)
+                    stack.append(imported)
+    assert sorted(set(circles)) == []

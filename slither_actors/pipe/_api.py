@@ -295,9 +295,8 @@ def session_views(pipe: type[Pipe], session_id: str) -> Iterator[None]:
     stores = active_stores.get()
     if stores is None:
         raise NoRuntime(f"pipe {pipe.name()!r} uses stores; run it inside open_runtime()")
-    directory, views = stores
-    running = [directory.get(store.default_name()) for store in pipe.stores]
-    with views.session(session_id, running):
+    running = [stores.directory.get(store.default_name()) for store in pipe.stores]
+    with stores.views.session(session_id, running):
         yield
 
 

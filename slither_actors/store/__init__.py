@@ -1,7 +1,7 @@
 """Stores: in-memory tables owned by actors, read directly, written through the actor,
 reloaded atomically, and readable from worker processes through views."""
 
-from slither_actors.store._directory import StoreDirectory, active_stores
+from slither_actors.store._directory import ActiveStores, StoreDirectory, active_stores
 from slither_actors.store._store import (
     NOT_FOUND,
     Store,
@@ -24,6 +24,7 @@ from slither_actors.store._views import View, ViewMode, ViewRegistry, view
 __all__ = [
     "ANY",
     "NOT_FOUND",
+    "ActiveStores",
     "BagTable",
     "DuplicateBagTable",
     "OrderedSetTable",

@@ -126,7 +126,7 @@ class Store(Actor):
 
     name: str = attrs.field(default="", init=False)
     _tables: dict[str, StoreTable] = attrs.field(factory=dict, init=False, repr=False)
-    _directory: StoreDirectory | None = attrs.field(default=None, init=False, repr=False)
+    _directory: StoreDirectory[Store] | None = attrs.field(default=None, init=False, repr=False)
     _registry: ViewRegistry | None = attrs.field(default=None, init=False, repr=False)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -361,7 +361,10 @@ def _checked_name(cls: Any, name: Any, registry: Any) -> str:
 
 
 def _prepared(
-    cls: type[Store], name: str, directory: StoreDirectory | None, registry: ViewRegistry | None
+    cls: type[Store],
+    name: str,
+    directory: StoreDirectory[Store] | None,
+    registry: ViewRegistry | None,
 ) -> Store:
     store = cls()
     store.name = name
@@ -374,7 +377,7 @@ def store_child_spec(
     cls: type[Store],
     name: str | None = None,
     *,
-    directory: StoreDirectory | None = None,
+    directory: StoreDirectory[Store] | None = None,
     registry: ViewRegistry | None = None,
 ) -> ChildSpec:
     """A child spec running a store of class ``cls`` (a fresh one, freshly loaded, at

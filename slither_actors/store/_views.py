@@ -12,7 +12,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import attrs
 import trio
@@ -21,10 +21,8 @@ from slither_actors import telemetry
 from slither_actors._checks import check_seconds, check_text, validator
 from slither_actors.config import ViewScope
 from slither_actors.context import Context
+from slither_actors.core import ActorRef
 from slither_actors.errors import ViewNotFound, ViewRefused, ViewTimeout
-
-if TYPE_CHECKING:
-    from slither_actors.store._store import Store
 
 __all__ = ["View", "ViewMode", "ViewRegistry", "view"]
 
@@ -92,9 +90,23 @@ def view(
     return declare
 
 
+class RunningStore(Protocol):
+    """What the view registry and the store directory need of a store: its name, its
+    actor's ref (is it alive, what is it called) and its class's views. `Store` is one;
+    this protocol keeps them from importing it back."""
+
+    views: ClassVar[dict[str, View]]
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ref(self) -> ActorRef: ...
+
+
 @attrs.frozen
 class _Bound:
-    store: Store
+    store: RunningStore
     view: View
 
 
@@ -109,7 +121,7 @@ class ViewRegistry:
     def scope_of(self, declared: View) -> ViewScope:
         return declared.scope if declared.scope is not None else self.default_scope
 
-    def add_store(self, store: Store) -> None:
+    def add_store(self, store: RunningStore) -> None:
         """Register the global views of ``store`` as it starts, and point the sessions that
         used an earlier incarnation of it (a restart) at this one."""
         mine = {
@@ -130,14 +142,14 @@ class ViewRegistry:
                 if bound.store.name == store.name and bound.store is not store:
                     views[name] = _Bound(store, bound.view)
 
-    def remove_store(self, store: Store) -> None:
+    def remove_store(self, store: RunningStore) -> None:
         """Forget the global views of ``store`` as it exits. Sessions keep theirs: calls to
         them fail with `ViewNotFound` until the store is back (see `add_store`)."""
         for name in [name for name, bound in self._global.items() if bound.store is store]:
             del self._global[name]
 
     @contextmanager
-    def session(self, session_id: str, stores: Iterable[Store]) -> Iterator[None]:
+    def session(self, session_id: str, stores: Iterable[RunningStore]) -> Iterator[None]:
         """Make the session views of ``stores`` reachable by ``session_id``'s calls while
         the block runs; they are removed when it ends, however it ends. A ``session_id``
         that is not a non-empty str raises `ValueError`."""

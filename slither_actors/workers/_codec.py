@@ -22,7 +22,7 @@ from typing import Any, cast
 import msgpack
 
 from slither_actors.errors import PayloadError
-from slither_actors.workers import _arrays
+from slither_actors.workers._arrays import pack_array, refusal, unpack_array
 
 __all__ = [
     "CODECS",
@@ -200,9 +200,9 @@ class Codec:
             return msgpack.ExtType(Ext.TUPLE, self.pack(list(value)))
         numpy = sys.modules.get("numpy")  # an array exists only once numpy has been imported
         if numpy is not None and kind is numpy.ndarray:
-            problem = _arrays.refusal(value.dtype)
+            problem = refusal(value.dtype)
             if problem is None:
-                return msgpack.ExtType(Ext.NDARRAY, _arrays.pack_array(value))
+                return msgpack.ExtType(Ext.NDARRAY, pack_array(value))
             if not self.allow_pickle:
                 raise Unpackable(problem)
         elif kind is datetime.datetime:
@@ -229,7 +229,7 @@ class Codec:
             return tuple(elements)
         if code == Ext.NDARRAY:
             try:
-                return _arrays.unpack_array(data)
+                return unpack_array(data)
             except ValueError as exc:
                 raise Refused(str(exc)) from None
         if code == Ext.PICKLE:

@@ -687,3 +687,38 @@ async def test_a_result_that_is_not_a_list_is_named_as_such() -> None:
     assert "returned a tuple, not a list of results, for batch 1 of 2 items" in str(
         caught.value.reason
     )
+
+
+# --- two failures at once -------------------------------------------------------------------
+
+
+async def test_a_halt_and_a_failing_input_at_once_are_both_raised() -> None:
+    # A lane halts on batch [0] just as another lane, reading the input, meets its error:
+    # the two come out together, in a group, rather than one dropping the other.
+    reading, failing = trio.Event(), trio.Event()
+
+    async def source() -> AsyncIterator[int]:
+        yield 0
+        reading.set()
+        await failing.wait()
+        raise KeyError("the input broke")
+
+    async def refuse(numbers: list[int]) -> list[int]:
+        await reading.wait()  # the other lane is reading the input
+        failing.set()  # it wakes up and fails as this batch does
+        raise ValueError("refused")
+
+    with pytest.RaisesGroup(sa.DispatchError, KeyError) as caught:
+        await sa.dispatch(
+            source(), executor=sa.LocalExecutor(refuse), batch_size=1, max_in_flight=2
+        )
+    (halt,) = caught.value.exceptions[:1]
+    assert isinstance(halt, sa.DispatchError) and isinstance(halt.reason, ValueError)
+
+
+async def test_a_halt_alone_is_raised_alone() -> None:
+    async def refuse(numbers: list[int]) -> list[int]:
+        raise ValueError("refused")
+
+    with pytest.raises(sa.DispatchError, match="refused"):
+        await sa.dispatch([1, 2], executor=sa.LocalExecutor(refuse), batch_size=1)

@@ -77,7 +77,9 @@ async def dispatch(
             await runner.run(items, keep)
     except Halted as halted:
         partial = _in_batch_order(finished + runner.unfinished(halted))
-        raise DispatchError(halted.reason, halted.batch_ref, partial) from halted.reason
+        error = DispatchError(halted.reason, halted.batch_ref, partial)
+        error.__cause__ = halted.reason  # raised alone or in a group, the reason is chained
+        raise halted.with_the_rest(error, "dispatch") from halted.reason
     return Results(batch for _, batch in finished)
 
 
@@ -171,6 +173,9 @@ async def dispatch_stream(
                 await runner.run(items, hand_on)
             except Halted as halted:
                 stream.halted = halted  # the consumer raises it once it has the rest
+                if halted.also:  # what else failed comes out of the block, as alone
+                    failed = "dispatch halted, and more failed"
+                    raise BaseExceptionGroup(failed, halted.also) from None
 
     with _session_of(runner.context, context):
         async with open_own_nursery() as nursery:

@@ -49,7 +49,18 @@ class Halted(Exception):
         self.batch_ref = batch_ref
         self.item_id = item_id  # the first item of the batch (or half) that failed
         self.completed: list[Batch] = []  # parts of the halted batch that did complete
+        # What else failed in the run as it halted (the input, say): not lost, but raised
+        # along with the halt's own error (see `with_the_rest`).
+        also: list[BaseException] = []
+        self.also = also
         super().__init__(describe(reason))
+
+    def with_the_rest(self, error: BaseException, what: str) -> BaseException:
+        """``error``, the halt as its caller reports it, alone; or, if more failed as the
+        run halted, a group of it and the rest, so that nothing is dropped."""
+        if not self.also:
+            return error
+        return BaseExceptionGroup(f"{what} halted, and more failed", [error, *self.also])
 
 
 @runtime_checkable
@@ -149,11 +160,14 @@ class Runner:
             async with open_own_nursery() as nursery:
                 for _ in range(self.max_in_flight):
                     nursery.start_soon(self._lane)
-        except BaseExceptionGroup as group:  # two lanes halted at once: the first tells
-            halted, _ = group.split(Halted)
+        except BaseExceptionGroup as group:
+            halted, rest = group.split(Halted)
             if halted is None:
                 raise
-            raise _first(halted) from None
+            first = _first(halted)  # two lanes halted at once: the first tells
+            if rest is not None:  # and whatever else failed goes along with it
+                first.also.extend(rest.exceptions)
+            raise first from None
 
     def unfinished(self, halted: Halted | None = None) -> list[tuple[int, Batch]]:
         """Batches that completed but were not handed on, as ``(ref, results)``, with the

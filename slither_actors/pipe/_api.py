@@ -214,6 +214,9 @@ async def running(
                 for output, items in run.undelivered():
                     result.outputs[output]._add(items)
             run.halted.partial = result
+            if run.halted_also:  # nothing that failed as the run halted is dropped
+                failed = [run.halted, *run.halted_also]
+                raise BaseExceptionGroup("pipe halted, and more failed", failed)
             raise run.halted
 
 

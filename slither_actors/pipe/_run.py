@@ -122,6 +122,7 @@ class Run:
     on_error: Callable[[ErrorRecord], None] | None = None
     delivered: dict[str, int] = attrs.Factory(dict)  # items that left, by output
     halted: PipeError | None = None
+    halted_also: list[BaseException] = attrs.Factory(list)  # what else failed as it halted
     supervisor: SupervisorRef | None = None  # of the stage actors, once they have started
     # Items a crashed stage actor had taken but not begun: its next incarnation takes them
     # before anything else from its inbox.
@@ -252,11 +253,19 @@ class Run:
         for item in items:
             self.record(stage, item, error, attempts=attempts, skipped=skipped)
 
-    def halt(self, stage: str, item_id: int | None, error: BaseException) -> None:
-        """Stop the run: the first halt is the one reported; what is in flight is cancelled."""
+    def halt(
+        self,
+        stage: str,
+        item_id: int | None,
+        error: BaseException,
+        also: Iterable[BaseException] = (),
+    ) -> None:
+        """Stop the run: the first halt is the one reported, with ``also``, what else failed
+        as it halted; what is in flight is cancelled."""
         if self.halted is None:
             self.halted = PipeError(self.pipe.name(), stage, item_id, error, None)
             self.halted.__cause__ = error
+        self.halted_also.extend(also)
         self.cancel_scope.cancel()
 
     def routes_of(self, stage: RouterStage, value: Any) -> str:

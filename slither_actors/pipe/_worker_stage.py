@@ -119,7 +119,7 @@ class WorkerStageActor(StageActor):
         try:
             await runner.run(self._taken, self._emit)
         except Halted as halted:
-            self.run.halt(stage.name, halted.item_id, halted.reason)
+            self.run.halt(stage.name, halted.item_id, halted.reason, also=halted.also)
             await trio.sleep_forever()  # the halt cancels the run, this task included
 
     def untouched(self) -> list[Batch]:

@@ -218,7 +218,8 @@ def main() -> None:
     if pykka is None:
         print("pykka is not installed: its rows are skipped (pip install -e .[bench])")
     peers = f"trio {trio.__version__}" + (f", pykka {metadata.version('pykka')}" if pykka else "")
-    print(f"Python {sys.version.split()[0]}, slither_actors {slither_actors.__version__}, {peers}")
+    ours = metadata.version("slither_actors")
+    print(f"Python {sys.version.split()[0]}, slither_actors {ours}, {peers}")
     print(f"{os.cpu_count()} CPUs; {rounds} rounds of {calls:,} calls and {casts:,} casts each")
     report(*measure(rounds, calls, casts))
 

@@ -1,6 +1,6 @@
 """A fake worker process for chaos/bad_inputs.py: it speaks the protocol badly on purpose.
 
-A pool runs it in place of ``python -m slither_actors.workers.child`` through a wrapper
+A pool runs it in place of ``python -m slither_actors._pool.child`` through a wrapper
 script given as ``PoolSettings(python=...)``; it ignores every argument but ``--fds``.
 ``CHAOS_FAKE_MODE`` (set through the pool's ``env``) says how it misbehaves:
 

@@ -28,8 +28,8 @@ import trio
 from _common import Tally, new_marker, pool_settings, resident_megabytes, run_script
 
 import slither_actors as sa
-from slither_actors.dispatching._runner import WINDOW  # batches taken per lane, at most
-from slither_actors.pipe._run import CHUNK  # how many items travel together in a pipe
+from slither_actors._dispatch._runner import WINDOW  # batches taken per lane, at most
+from slither_actors._pipe._run import CHUNK  # how many items travel together in a pipe
 
 SLOWER = 100  # the consumer is this many times slower than the producers
 SECONDS = {False: 20.0, True: 1.5}  # how long each slow consumer runs

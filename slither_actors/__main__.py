@@ -21,8 +21,8 @@ from typing import Any
 
 import trio
 
+from slither_actors._pipe import PipeService
 from slither_actors.errors import PipeError
-from slither_actors.pipe import PipeService
 from slither_actors.runtime import open_runtime
 
 ServiceMain = Callable[[Any], Awaitable["PipeService | Iterable[PipeService]"]]

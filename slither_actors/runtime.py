@@ -13,8 +13,7 @@ import attrs
 import trio
 
 from slither_actors._checks import check_callable, check_instance
-from slither_actors.config import PoolSettings, Settings, active_settings
-from slither_actors.core import (
+from slither_actors._core import (
     ChildKind,
     ChildSpec,
     DynamicSupervisor,
@@ -24,10 +23,12 @@ from slither_actors.core import (
     open_own_nursery,
     use_registry,
 )
-from slither_actors.errors import ConfigError, NoRuntime, PoolClosed
-from slither_actors.pipe import ErrorRecord, Pipe, PipeService
-from slither_actors.pipe._service import Sink, pipe_service_spec
-from slither_actors.store import (
+from slither_actors._pipe import ErrorRecord, Pipe, PipeService
+from slither_actors._pipe._service import Sink, pipe_service_spec
+from slither_actors._pool import pool_finder
+from slither_actors._pool._pool import WorkerPool
+from slither_actors._pool._running import pool_child_spec
+from slither_actors._store import (
     ActiveStores,
     Store,
     StoreDirectory,
@@ -35,9 +36,8 @@ from slither_actors.store import (
     active_stores,
     store_child_spec,
 )
-from slither_actors.workers import pool_finder
-from slither_actors.workers._pool import WorkerPool
-from slither_actors.workers._running import pool_child_spec
+from slither_actors.config import PoolSettings, Settings, active_settings
+from slither_actors.errors import ConfigError, NoRuntime, PoolClosed
 
 __all__ = ["Runtime", "current_runtime", "open_runtime", "run", "start_pipe"]
 

@@ -42,7 +42,7 @@ class _Connection(Protocol):
     def current_session_id(self) -> str | None: ...
 
 
-# Set by the worker process's main loop (slither_actors.workers.child) when it starts.
+# Set by the worker process's main loop (slither_actors._pool.child) when it starts.
 _connection: _Connection | None = None
 
 # Tools registered with @tool in this process, by name.

@@ -11,8 +11,8 @@ import attrs
 import trio
 
 import slither_actors as sa
-from slither_actors.workers._process import spawn
-from slither_actors.workers.protocol import FrameDecoder
+from slither_actors._pool._process import spawn
+from slither_actors._pool.protocol import FrameDecoder
 
 TESTS = Path(__file__).resolve().parent
 # How often to look again at something only the OS can tell us (a process gone from /proc).

@@ -21,9 +21,9 @@ import trio
 from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
-from slither_actors.workers._codec import Ext, codec_for
-from slither_actors.workers._process import PipeWriter
-from slither_actors.workers.protocol import (
+from slither_actors._pool._codec import Ext, codec_for
+from slither_actors._pool._process import PipeWriter
+from slither_actors._pool.protocol import (
     Call,
     Error,
     FrameDecoder,
@@ -390,8 +390,8 @@ def test_an_array_extension_is_decoded_only_if_it_is_a_sound_array(
 def test_a_worker_starts_without_importing_numpy_or_pickle() -> None:
     program = (
         "import sys\n"
-        "import slither_actors.workers.child\n"
-        "from slither_actors.workers.protocol import FrameDecoder, encode_call\n"
+        "import slither_actors._pool.child\n"
+        "from slither_actors._pool.protocol import FrameDecoder, encode_call\n"
         "FrameDecoder().decode(encode_call(1, 'm:f', False, [(1, b'x')], None))\n"
         "print(sorted({'numpy', 'pickle'} & set(sys.modules)))\n"
     )

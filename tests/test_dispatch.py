@@ -106,21 +106,21 @@ async def test_a_stream_of_five_in_batches_of_two() -> None:
 
 
 def test_fixed_batch_cuts_seven_into_three_three_one() -> None:
-    assert sizes(sa.dispatching.split(sa.FixedBatch(3), range(7))) == [3, 3, 1]
+    assert sizes(sa.split(sa.FixedBatch(3), range(7))) == [3, 3, 1]
 
 
 def test_weighted_batch_splits_before_the_limit_and_sends_heavy_items_alone() -> None:
     strategy = sa.WeightedBatch(50, weight=lambda payload: payload)
-    batches = sa.dispatching.split(strategy, [10, 20, 30, 40, 50])
+    batches = sa.split(strategy, [10, 20, 30, 40, 50])
     assert [payloads(batch) for batch in batches] == [[10, 20], [30], [40], [50]]
-    heavy = sa.dispatching.split(strategy, [10, 80, 10])
+    heavy = sa.split(strategy, [10, 80, 10])
     assert [payloads(batch) for batch in heavy] == [[10], [80], [10]]
 
 
 def test_key_partition_batches_a_key_together_in_input_order() -> None:
     keys = ["a", "b", "a", "c", "b", "a"]
     strategy = sa.KeyPartition(key=lambda payload: payload[0], max_batch=10)
-    batches = sa.dispatching.split(strategy, [(key, index) for index, key in enumerate(keys)])
+    batches = sa.split(strategy, [(key, index) for index, key in enumerate(keys)])
     assert len(batches) == 3
     by_key = {batch[0].payload[0]: [payload[1] for payload in payloads(batch)] for batch in batches}
     assert by_key == {"a": [0, 2, 5], "b": [1, 4], "c": [3]}
@@ -128,7 +128,7 @@ def test_key_partition_batches_a_key_together_in_input_order() -> None:
 
 def test_key_partition_lets_the_largest_group_go_when_too_much_is_held() -> None:
     strategy = sa.KeyPartition(key=lambda payload: payload % 3, max_batch=10, max_held=4)
-    batches = sa.dispatching.split(strategy, [0, 1, 2, 3, 4])  # the fifth item is one too many
+    batches = sa.split(strategy, [0, 1, 2, 3, 4])  # the fifth item is one too many
     assert [payloads(batch) for batch in batches] == [[0, 3], [1, 4], [2]]
 
 

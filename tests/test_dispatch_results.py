@@ -11,7 +11,7 @@ import trio.testing
 from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
-from slither_actors.dispatching._batch import Batch
+from slither_actors._dispatch._batch import Batch
 
 POLICIES = st.one_of(
     st.just("skip"),

@@ -25,8 +25,8 @@ def test_worker_processes_import_no_trio_cattrs_or_actor_core() -> None:
     """Workers import slither_actors.worker and the protocol at start-up; keeping trio and
     the actor machinery out is what lets a pool be ready in well under a second."""
     code = (
-        "import sys, slither_actors.worker, slither_actors.workers.protocol;"
-        "print(sorted(m for m in ('trio', 'cattrs', 'slither_actors.core') if m in sys.modules))"
+        "import sys, slither_actors.worker, slither_actors._pool.protocol;"
+        "print(sorted(m for m in ('trio', 'cattrs', 'slither_actors._core') if m in sys.modules))"
     )
     output = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -20,7 +20,7 @@ import pytest
 import trio
 
 import slither_actors as sa
-from slither_actors.workers.protocol import (
+from slither_actors._pool.protocol import (
     PROTOCOL_VERSION,
     Call,
     Error,

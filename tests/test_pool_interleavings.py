@@ -21,12 +21,12 @@ import trio.testing
 from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
-from slither_actors.workers._live import LiveWorker
-from slither_actors.workers._pool import WorkerPool
-from slither_actors.workers._process import PipeWriter
-from slither_actors.workers._serving import Serving
-from slither_actors.workers._state import PoolState
-from slither_actors.workers.protocol import (
+from slither_actors._pool._live import LiveWorker
+from slither_actors._pool._pool import WorkerPool
+from slither_actors._pool._process import PipeWriter
+from slither_actors._pool._serving import Serving
+from slither_actors._pool._state import PoolState
+from slither_actors._pool.protocol import (
     Call,
     FrameDecoder,
     Ping,

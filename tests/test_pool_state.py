@@ -12,9 +12,9 @@ import trio.testing
 from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
-from slither_actors.workers._deadlines import Deadlines
-from slither_actors.workers._live import LiveWorker, PendingCall
-from slither_actors.workers._state import PoolState
+from slither_actors._pool._deadlines import Deadlines
+from slither_actors._pool._live import LiveWorker, PendingCall
+from slither_actors._pool._state import PoolState
 
 
 def make_call(

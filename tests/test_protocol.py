@@ -9,8 +9,8 @@ import msgpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from slither_actors.workers import protocol
-from slither_actors.workers.protocol import (
+from slither_actors._pool import protocol
+from slither_actors._pool.protocol import (
     Call,
     Error,
     FrameDecoder,

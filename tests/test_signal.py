@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from slither_actors.core import Signal
+from slither_actors._core import Signal
 
 
 async def test_set_wakes_every_task_waiting_at_that_moment() -> None:

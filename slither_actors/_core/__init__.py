@@ -3,16 +3,16 @@
 It knows nothing of stores, workers, dispatch or pipes; everything else builds on it.
 """
 
-from slither_actors.core._actor import Actor, run_actor
-from slither_actors.core._childspec import ChildKind, ChildSpec, Restart, Stoppable, Strategy
-from slither_actors.core._exit import ExitReason, Reason, is_abnormal
-from slither_actors.core._intensity import Backoff, RestartIntensity
-from slither_actors.core._nursery import open_own_nursery
-from slither_actors.core._ref import DEFAULT_CALL_TIMEOUT, ActorRef, DeferredReply
-from slither_actors.core._registry import Registry, current_registry, use_registry
-from slither_actors.core._signal import Signal
-from slither_actors.core._supervision import ChildCounts, ChildInfo, should_restart
-from slither_actors.core._supervisor import DynamicSupervisor, Supervisor, SupervisorRef
+from slither_actors._core._actor import Actor, run_actor
+from slither_actors._core._childspec import ChildKind, ChildSpec, Restart, Stoppable, Strategy
+from slither_actors._core._exit import ExitReason, Reason, is_abnormal
+from slither_actors._core._intensity import Backoff, RestartIntensity
+from slither_actors._core._nursery import open_own_nursery
+from slither_actors._core._ref import DEFAULT_CALL_TIMEOUT, ActorRef, DeferredReply
+from slither_actors._core._registry import Registry, current_registry, use_registry
+from slither_actors._core._signal import Signal
+from slither_actors._core._supervision import ChildCounts, ChildInfo, should_restart
+from slither_actors._core._supervisor import DynamicSupervisor, Supervisor, SupervisorRef
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",

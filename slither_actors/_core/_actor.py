@@ -11,8 +11,8 @@ import attrs
 import trio
 
 from slither_actors._checks import check_count, check_instance, check_seconds, check_text
-from slither_actors.core._exit import ExitReason, Reason, check_reason, reason_from_exception
-from slither_actors.core._ref import (
+from slither_actors._core._exit import ExitReason, Reason, check_reason, reason_from_exception
+from slither_actors._core._ref import (
     ActorRef,
     Call,
     Cast,
@@ -21,7 +21,7 @@ from slither_actors.core._ref import (
     Lifecycle,
     ReplySlot,
 )
-from slither_actors.core._registry import Registry, current_registry
+from slither_actors._core._registry import Registry, current_registry
 
 __all__ = ["Actor", "run_actor"]
 

@@ -18,9 +18,9 @@ from slither_actors._checks import (
     check_text,
     validator,
 )
-from slither_actors.core._actor import Actor, run_actor
-from slither_actors.core._exit import Reason
-from slither_actors.core._registry import Registry
+from slither_actors._core._actor import Actor, run_actor
+from slither_actors._core._exit import Reason
+from slither_actors._core._registry import Registry
 
 __all__ = ["ChildKind", "ChildSpec", "Restart", "StartFunction", "Stoppable", "Strategy"]
 

@@ -10,7 +10,7 @@ import attrs
 import trio
 
 from slither_actors._checks import check_seconds
-from slither_actors.core._exit import ExitReason, Reason, check_reason
+from slither_actors._core._exit import ExitReason, Reason, check_reason
 from slither_actors.errors import ActorExited, CallTimeout, MailboxFull
 
 __all__ = ["DEFAULT_CALL_TIMEOUT", "ActorRef", "DeferredReply"]

@@ -15,7 +15,7 @@ from slither_actors._checks import check_seconds, check_text
 from slither_actors.errors import NameNotFound, NameTaken, NoRuntime
 
 if TYPE_CHECKING:
-    from slither_actors.core._ref import ActorRef
+    from slither_actors._core._ref import ActorRef
 
 __all__ = ["Registry", "current_registry", "use_registry"]
 

@@ -16,9 +16,9 @@ import attrs
 import trio
 
 from slither_actors import telemetry
-from slither_actors.core._childspec import ChildKind, ChildSpec, Restart, Strategy
-from slither_actors.core._exit import ExitReason, Reason, is_abnormal
-from slither_actors.core._intensity import Backoff, RestartIntensity
+from slither_actors._core._childspec import ChildKind, ChildSpec, Restart, Strategy
+from slither_actors._core._exit import ExitReason, Reason, is_abnormal
+from slither_actors._core._intensity import Backoff, RestartIntensity
 from slither_actors.errors import (
     ActorExited,
     ChildStartFailed,

@@ -10,10 +10,10 @@ import attrs
 import trio
 
 from slither_actors._checks import check_count, check_instance, check_seconds, check_text, validator
-from slither_actors.core._childspec import ChildSpec, Strategy
-from slither_actors.core._exit import ExitReason, Reason, reason_from_exception
-from slither_actors.core._intensity import Backoff, RestartIntensity
-from slither_actors.core._supervision import (
+from slither_actors._core._childspec import ChildSpec, Strategy
+from slither_actors._core._exit import ExitReason, Reason, reason_from_exception
+from slither_actors._core._intensity import Backoff, RestartIntensity
+from slither_actors._core._supervision import (
     ChildCounts,
     ChildInfo,
     Engine,

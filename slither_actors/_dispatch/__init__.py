@@ -1,16 +1,16 @@
 """Dispatch: batched fan-out of items to an executor, with at most ``max_in_flight``
 batches out, an order, and an error policy."""
 
-from slither_actors.dispatching._api import ResultStream, call_batch, dispatch, dispatch_stream
-from slither_actors.dispatching._executors import (
+from slither_actors._dispatch._api import ResultStream, call_batch, dispatch, dispatch_stream
+from slither_actors._dispatch._executors import (
     Executor,
     LocalExecutor,
     ToolExecutor,
     WorkerExecutor,
 )
-from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip
-from slither_actors.dispatching._results import Results
-from slither_actors.dispatching._strategies import (
+from slither_actors._dispatch._policies import ErrorPolicy, Halt, Retry, Route, Skip
+from slither_actors._dispatch._results import Results
+from slither_actors._dispatch._strategies import (
     Batcher,
     BatchStrategy,
     FixedBatch,

@@ -11,19 +11,19 @@ import attrs
 import trio
 
 from slither_actors._checks import check_count, check_instance, check_seconds
+from slither_actors._core import open_own_nursery
+from slither_actors._dispatch._batch import Batch
+from slither_actors._dispatch._execution import execute_batch
+from slither_actors._dispatch._executors import Executor, check_executor
+from slither_actors._dispatch._policies import as_policy
+from slither_actors._dispatch._results import Results
+from slither_actors._dispatch._runner import Halted, Runner
+from slither_actors._dispatch._strategies import BatchStrategy, FixedBatch, check_strategy
+from slither_actors._pool import own_session
 from slither_actors.config import Ordering, settings_in_use
 from slither_actors.context import Context
-from slither_actors.core import open_own_nursery
-from slither_actors.dispatching._batch import Batch
-from slither_actors.dispatching._execution import execute_batch
-from slither_actors.dispatching._executors import Executor, check_executor
-from slither_actors.dispatching._policies import as_policy
-from slither_actors.dispatching._results import Results
-from slither_actors.dispatching._runner import Halted, Runner
-from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch, check_strategy
 from slither_actors.errors import DispatchError
 from slither_actors.item import Item
-from slither_actors.workers import own_session
 
 __all__ = ["ResultStream", "call_batch", "dispatch", "dispatch_stream"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from slither_actors import telemetry
+from slither_actors._dispatch._batch import Batch
+from slither_actors._dispatch._executors import Executor
 from slither_actors.context import Context
-from slither_actors.dispatching._batch import Batch
-from slither_actors.dispatching._executors import Executor
 from slither_actors.errors import BatchLengthError
 
 __all__ = ["BATCH_SPAN", "execute_batch", "results_of"]

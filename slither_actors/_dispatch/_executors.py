@@ -23,10 +23,10 @@ from slither_actors._checks import (
     check_text,
     validator,
 )
+from slither_actors._pool import Tool, current_pool
 from slither_actors.context import Context
 from slither_actors.errors import CallTimeout
 from slither_actors.item import Item
-from slither_actors.workers import Tool, current_pool
 
 __all__ = [
     "Executor",

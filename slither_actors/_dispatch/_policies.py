@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 
 from slither_actors._checks import check_callable, check_count, check_instance, validator
+from slither_actors._core import Backoff
 from slither_actors.config import OnError
-from slither_actors.core import Backoff
 from slither_actors.item import Item
 
 __all__ = ["ErrorPolicy", "Halt", "Retry", "Route", "Skip", "as_policy", "describe"]

@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
-from slither_actors.dispatching._batch import Batch
+from slither_actors._dispatch._batch import Batch
 from slither_actors.item import Item
 
 __all__ = ["Results"]

@@ -26,14 +26,14 @@ import attrs
 import trio
 
 from slither_actors import telemetry
+from slither_actors._core import Signal, open_own_nursery
+from slither_actors._dispatch._batch import Batch
+from slither_actors._dispatch._execution import BATCH_SPAN, execute_batch, results_of
+from slither_actors._dispatch._executors import Executor
+from slither_actors._dispatch._policies import ErrorPolicy, Halt, Retry, Route, Skip, describe
+from slither_actors._dispatch._strategies import BatchStrategy, FixedBatch
 from slither_actors.config import Ordering
 from slither_actors.context import Context
-from slither_actors.core import Signal, open_own_nursery
-from slither_actors.dispatching._batch import Batch
-from slither_actors.dispatching._execution import BATCH_SPAN, execute_batch, results_of
-from slither_actors.dispatching._executors import Executor
-from slither_actors.dispatching._policies import ErrorPolicy, Halt, Retry, Route, Skip, describe
-from slither_actors.dispatching._strategies import BatchStrategy, FixedBatch
 from slither_actors.item import Item
 
 __all__ = ["WINDOW", "BatchReceiver", "Halted", "Receiver", "Runner", "Skipped"]

@@ -22,14 +22,11 @@ import trio
 
 from slither_actors import telemetry
 from slither_actors._checks import check_instance, check_text
-from slither_actors.context import Context
-from slither_actors.core import ChildSpec, Supervisor, open_own_nursery
-from slither_actors.dispatching._batch import Batch
-from slither_actors.errors import NoRuntime
-from slither_actors.item import DEFAULT_ROUTE, Item
-from slither_actors.pipe._definition import Pipe, check_pipe
-from slither_actors.pipe._local_stage import LocalStageActor
-from slither_actors.pipe._run import (
+from slither_actors._core import ChildSpec, Supervisor, open_own_nursery
+from slither_actors._dispatch._batch import Batch
+from slither_actors._pipe._definition import Pipe, check_pipe
+from slither_actors._pipe._local_stage import LocalStageActor
+from slither_actors._pipe._run import (
     Chunk,
     ErrorRecord,
     Exits,
@@ -39,11 +36,14 @@ from slither_actors.pipe._run import (
     receive_chunk,
     send_chunk,
 )
-from slither_actors.pipe._stage_actors import RouterStageActor, StageActor
-from slither_actors.pipe._stages import LocalStage, RouterStage, Stage
-from slither_actors.pipe._worker_stage import WorkerStageActor
-from slither_actors.store import active_stores
-from slither_actors.workers import own_session
+from slither_actors._pipe._stage_actors import RouterStageActor, StageActor
+from slither_actors._pipe._stages import LocalStage, RouterStage, Stage
+from slither_actors._pipe._worker_stage import WorkerStageActor
+from slither_actors._pool import own_session
+from slither_actors._store import active_stores
+from slither_actors.context import Context
+from slither_actors.errors import NoRuntime
+from slither_actors.item import DEFAULT_ROUTE, Item
 
 __all__ = ["PipeStream", "run_pipe", "stream_pipe"]
 

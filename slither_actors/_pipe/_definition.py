@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from slither_actors.dispatching import Halt, Retry, Skip
+from slither_actors._dispatch import Halt, Retry, Skip
+from slither_actors._pipe._stages import LocalStage, RouterStage, Stage, WorkerStage
+from slither_actors._store import Store
 from slither_actors.errors import PipeDefinitionError
-from slither_actors.pipe._stages import LocalStage, RouterStage, Stage, WorkerStage
-from slither_actors.store import Store
 
 __all__ = ["DEFAULT_OUTPUT", "Pipe", "StagePolicy", "ToOutput", "check_pipe", "describe_pipe"]
 

@@ -21,13 +21,13 @@ import attrs
 import trio
 
 from slither_actors import telemetry
-from slither_actors.dispatching import Retry
-from slither_actors.dispatching._batch import Batch
+from slither_actors._dispatch import Retry
+from slither_actors._dispatch._batch import Batch
+from slither_actors._pipe._run import Chunk, Outbox
+from slither_actors._pipe._stage_actors import STAGE_SPAN, StageActor
+from slither_actors._pipe._stages import Cardinality, FailItem, LocalStage, RouteTo, SkipItem
 from slither_actors.errors import ItemFailed
 from slither_actors.item import DEFAULT_ROUTE, Item
-from slither_actors.pipe._run import Chunk, Outbox
-from slither_actors.pipe._stage_actors import STAGE_SPAN, StageActor
-from slither_actors.pipe._stages import Cardinality, FailItem, LocalStage, RouteTo, SkipItem
 
 __all__ = ["LocalStageActor"]
 

@@ -26,15 +26,15 @@ from typing import Any
 import attrs
 import trio
 
+from slither_actors._core import Signal, SupervisorRef
+from slither_actors._dispatch._batch import Batch
+from slither_actors._dispatch._policies import describe
+from slither_actors._dispatch._results import Results
+from slither_actors._pipe._definition import DEFAULT_OUTPUT, Pipe
+from slither_actors._pipe._stages import RouterStage
 from slither_actors.context import Context
-from slither_actors.core import Signal, SupervisorRef
-from slither_actors.dispatching._batch import Batch
-from slither_actors.dispatching._policies import describe
-from slither_actors.dispatching._results import Results
 from slither_actors.errors import PipeError
 from slither_actors.item import DEFAULT_ROUTE, Item
-from slither_actors.pipe._definition import DEFAULT_OUTPUT, Pipe
-from slither_actors.pipe._stages import RouterStage
 
 __all__ = ["ErrorRecord", "PipeResult", "Run", "StageLinks", "receive_chunk", "send_chunk"]
 

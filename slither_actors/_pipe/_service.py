@@ -19,18 +19,18 @@ import attrs
 import trio
 
 from slither_actors._checks import check_callable, check_seconds, check_text
+from slither_actors._core import ChildSpec, ExitReason, Reason
+from slither_actors._pipe._api import feed_from, pairs, running
+from slither_actors._pipe._definition import Pipe, check_pipe
+from slither_actors._pipe._run import ErrorRecord, Run
+from slither_actors._pool import own_session
 from slither_actors.context import Context
-from slither_actors.core import ChildSpec, ExitReason, Reason
 from slither_actors.errors import PipeError
 from slither_actors.item import Item
-from slither_actors.pipe._api import feed_from, pairs, running
-from slither_actors.pipe._definition import Pipe, check_pipe
-from slither_actors.pipe._run import ErrorRecord, Run
-from slither_actors.workers import own_session
 
 __all__ = ["PipeService", "Sink", "pipe_service_spec"]
 
-_log = logging.getLogger("slither_actors.pipe")
+_log = logging.getLogger("slither_actors.pipe")  # a logger name, not the module
 
 # How many of its latest error records a long-running pipe keeps (it hands every one to
 # ``on_error`` as it is made).

@@ -24,14 +24,14 @@ import attrs
 import trio
 
 from slither_actors import telemetry
-from slither_actors.core import Actor, ExitReason, Reason
-from slither_actors.dispatching import Halt, Retry, Skip
-from slither_actors.dispatching._batch import Batch
-from slither_actors.dispatching._policies import describe
+from slither_actors._core import Actor, ExitReason, Reason
+from slither_actors._dispatch import Halt, Retry, Skip
+from slither_actors._dispatch._batch import Batch
+from slither_actors._dispatch._policies import describe
+from slither_actors._pipe._definition import DEFAULT_OUTPUT, StagePolicy, ToOutput
+from slither_actors._pipe._run import CHUNK, Chunk, Outbox, Run, receive_chunk
+from slither_actors._pipe._stages import RouterStage, Stage
 from slither_actors.item import DEFAULT_ROUTE, Item
-from slither_actors.pipe._definition import DEFAULT_OUTPUT, StagePolicy, ToOutput
-from slither_actors.pipe._run import CHUNK, Chunk, Outbox, Run, receive_chunk
-from slither_actors.pipe._stages import RouterStage, Stage
 
 __all__ = ["RouterStageActor", "StageActor"]
 

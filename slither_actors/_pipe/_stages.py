@@ -11,8 +11,8 @@ from typing import Any, Literal
 import attrs
 
 from slither_actors._checks import check_callable, check_count, check_seconds, check_text, validator
-from slither_actors.dispatching import BatchStrategy, FixedBatch
-from slither_actors.dispatching._strategies import check_strategy
+from slither_actors._dispatch import BatchStrategy, FixedBatch
+from slither_actors._dispatch._strategies import check_strategy
 from slither_actors.item import Item
 
 __all__ = [

@@ -11,18 +11,18 @@ import attrs
 import trio
 
 from slither_actors import telemetry
+from slither_actors._dispatch import Halt, Retry, Route, Skip, ToolExecutor, WorkerExecutor
+from slither_actors._dispatch._batch import Batch
+from slither_actors._dispatch._executors import PayloadExecutor
+from slither_actors._dispatch._policies import ErrorPolicy, describe
+from slither_actors._dispatch._runner import Halted, Runner
+from slither_actors._pipe._definition import ToOutput
+from slither_actors._pipe._run import CHUNK, Outbox
+from slither_actors._pipe._stage_actors import StageActor
+from slither_actors._pipe._stages import WorkerStage
 from slither_actors.config import Ordering, settings_in_use
 from slither_actors.context import Context
-from slither_actors.dispatching import Halt, Retry, Route, Skip, ToolExecutor, WorkerExecutor
-from slither_actors.dispatching._batch import Batch
-from slither_actors.dispatching._executors import PayloadExecutor
-from slither_actors.dispatching._policies import ErrorPolicy, describe
-from slither_actors.dispatching._runner import Halted, Runner
 from slither_actors.item import DEFAULT_ROUTE, Item
-from slither_actors.pipe._definition import ToOutput
-from slither_actors.pipe._run import CHUNK, Outbox
-from slither_actors.pipe._stage_actors import StageActor
-from slither_actors.pipe._stages import WorkerStage
 
 __all__ = ["WorkerStageActor"]
 

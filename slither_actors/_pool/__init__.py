@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from slither_actors.errors import NoRuntime
 
 if TYPE_CHECKING:
-    from slither_actors.workers._pool import Tool, WorkerPool
+    from slither_actors._pool._pool import Tool, WorkerPool
 
 __all__ = ["Tool", "current_pool", "own_session", "pool_finder", "pools_used"]
 
@@ -59,7 +59,7 @@ def own_session(session_id: str) -> Iterator[None]:
 
 def __getattr__(name: str) -> Any:
     if name == "Tool":  # imported on use, so that worker processes do not load trio
-        from slither_actors.workers._pool import Tool
+        from slither_actors._pool._pool import Tool
 
         return Tool
-    raise AttributeError(f"module 'slither_actors.workers' has no attribute {name!r}")
+    raise AttributeError(f"module 'slither_actors._pool' has no attribute {name!r}")

@@ -21,8 +21,8 @@ from typing import Any, cast
 
 import msgpack
 
+from slither_actors._pool._arrays import pack_array, refusal, unpack_array
 from slither_actors.errors import PayloadError
-from slither_actors.workers._arrays import pack_array, refusal, unpack_array
 
 __all__ = [
     "CODECS",

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 import attrs
 import trio
 
-from slither_actors.core import Signal
+from slither_actors._core import Signal
 
 __all__ = ["Deadlines"]
 

@@ -13,8 +13,8 @@ from typing import Any
 import attrs
 import trio
 
-from slither_actors.core import Signal
-from slither_actors.workers.protocol import Frame
+from slither_actors._core import Signal
+from slither_actors._pool.protocol import Frame
 
 __all__ = ["LiveWorker", "PendingCall", "wait_for"]
 

@@ -10,16 +10,16 @@ import attrs
 
 from slither_actors import telemetry
 from slither_actors._checks import check_seconds, check_text
-from slither_actors.config import PoolSettings
-from slither_actors.core import (
+from slither_actors._core import (
     ExitReason,
     Reason,
     SupervisorRef,
 )
+from slither_actors._pool._live import PendingCall, wait_for
+from slither_actors._pool._state import PoolState, ViewResolver
+from slither_actors._pool.protocol import encode_call
+from slither_actors.config import PoolSettings
 from slither_actors.errors import PoolClosed
-from slither_actors.workers._live import PendingCall, wait_for
-from slither_actors.workers._state import PoolState, ViewResolver
-from slither_actors.workers.protocol import encode_call
 
 __all__ = [
     "BroadcastReply",

@@ -15,10 +15,10 @@ from pathlib import Path
 import attrs
 import trio
 
+from slither_actors._core import Signal
+from slither_actors._pool.protocol import Frame, Stop, encode
 from slither_actors.config import PoolSettings
-from slither_actors.core import Signal
 from slither_actors.errors import WorkerStartFailed
-from slither_actors.workers.protocol import Frame, Stop, encode
 
 __all__ = ["PipeWriter", "WorkerProcess", "describe_exit", "spawn"]
 
@@ -215,7 +215,7 @@ async def spawn(settings: PoolSettings, worker_id: int, where: str) -> WorkerPro
     command = [
         settings.python,
         "-m",
-        "slither_actors.workers.child",
+        "slither_actors._pool.child",
         "--worker-id",
         str(worker_id),
         "--fds",

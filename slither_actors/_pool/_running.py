@@ -8,11 +8,11 @@ from functools import partial
 
 import trio
 
+from slither_actors._core import ChildKind, ChildSpec, Supervisor, open_own_nursery
+from slither_actors._pool._pool import WorkerPool
+from slither_actors._pool._state import PoolState, ViewResolver
+from slither_actors._pool._worker import WorkerActor
 from slither_actors.config import PoolSettings
-from slither_actors.core import ChildKind, ChildSpec, Supervisor, open_own_nursery
-from slither_actors.workers._pool import WorkerPool
-from slither_actors.workers._state import PoolState, ViewResolver
-from slither_actors.workers._worker import WorkerActor
 
 __all__ = ["open_pool", "pool_child_spec", "run_pool"]
 

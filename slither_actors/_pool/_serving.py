@@ -13,11 +13,10 @@ import os
 import attrs
 import trio
 
-from slither_actors.errors import PayloadError, ProtocolError, WorkerError
-from slither_actors.workers._live import LiveWorker, PendingCall
-from slither_actors.workers._process import WorkerProcess
-from slither_actors.workers._state import PoolState
-from slither_actors.workers.protocol import (
+from slither_actors._pool._live import LiveWorker, PendingCall
+from slither_actors._pool._process import WorkerProcess
+from slither_actors._pool._state import PoolState
+from slither_actors._pool.protocol import (
     READ_SIZE,
     Decoded,
     Error,
@@ -30,6 +29,7 @@ from slither_actors.workers.protocol import (
     ViewRequest,
     encode,
 )
+from slither_actors.errors import PayloadError, ProtocolError, WorkerError
 
 __all__ = ["Ending", "Serving", "resident_megabytes"]
 

@@ -15,8 +15,10 @@ import attrs
 import trio
 
 from slither_actors import telemetry
+from slither_actors._core import Signal
+from slither_actors._pool._deadlines import Deadlines
+from slither_actors._pool._live import LiveWorker, PendingCall
 from slither_actors.config import Affinity, PoolSettings
-from slither_actors.core import Signal
 from slither_actors.errors import (
     CallTimeout,
     PoolClosed,
@@ -24,8 +26,6 @@ from slither_actors.errors import (
     SessionLost,
     TooManySessions,
 )
-from slither_actors.workers._deadlines import Deadlines
-from slither_actors.workers._live import LiveWorker, PendingCall
 
 __all__ = ["PoolState", "ViewResolver"]
 

@@ -16,13 +16,13 @@ import attrs
 import trio
 
 from slither_actors import telemetry
-from slither_actors.core import Actor
+from slither_actors._core import Actor
+from slither_actors._pool._live import LiveWorker, PendingCall
+from slither_actors._pool._process import WorkerProcess, describe_exit, spawn
+from slither_actors._pool._serving import Ending, Serving
+from slither_actors._pool._state import PoolState
+from slither_actors._pool.protocol import PROTOCOL_VERSION, READ_SIZE, Error, FrameDecoder, Hello
 from slither_actors.errors import PoolClosed, ProtocolError, WorkerCrashed, WorkerStartFailed
-from slither_actors.workers._live import LiveWorker, PendingCall
-from slither_actors.workers._process import WorkerProcess, describe_exit, spawn
-from slither_actors.workers._serving import Ending, Serving
-from slither_actors.workers._state import PoolState
-from slither_actors.workers.protocol import PROTOCOL_VERSION, READ_SIZE, Error, FrameDecoder, Hello
 
 __all__ = ["WorkerActor"]
 

@@ -1,4 +1,4 @@
-"""The main loop of a worker process: ``python -m slither_actors.workers.child``.
+"""The main loop of a worker process: ``python -m slither_actors._pool.child``.
 
 The parent passes three pipe ends with ``pass_fds``: one to read frames from, one to write
 frames to, and a *lifeline* the parent never writes to. The protocol never touches fd 1 or
@@ -29,8 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from slither_actors import worker as worker_api
-from slither_actors.errors import ParentGone, ResultError
-from slither_actors.workers.protocol import (
+from slither_actors._pool.protocol import (
     DEFAULT_MAX_FRAME,
     Call,
     Decoded,
@@ -50,6 +49,7 @@ from slither_actors.workers.protocol import (
     encode,
     encode_result,
 )
+from slither_actors.errors import ParentGone, ResultError
 
 # Exit status when the parent has gone away: nobody reads it, but it is distinct in tests.
 PARENT_GONE_EXIT = 70
@@ -250,7 +250,7 @@ def _block_on_lifeline(lifeline: int) -> None:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m slither_actors.workers.child")
+    parser = argparse.ArgumentParser(prog="python -m slither_actors._pool.child")
     parser.add_argument("--worker-id", type=int, required=True)
     parser.add_argument("--fds", required=True, help="read,write,lifeline")
     parser.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME)

@@ -29,8 +29,7 @@ from typing import Any
 
 import msgpack
 
-from slither_actors.errors import PayloadError, ProtocolError
-from slither_actors.workers._codec import (
+from slither_actors._pool._codec import (
     CODECS,
     UNPACKABLE,
     Codec,
@@ -40,7 +39,7 @@ from slither_actors.workers._codec import (
     codec_for,
     payload_error,
 )
-from slither_actors.workers._messages import (
+from slither_actors._pool._messages import (
     FIELD_NAMES,
     PROTOCOL_VERSION,
     SHAPES,
@@ -57,6 +56,7 @@ from slither_actors.workers._messages import (
     ViewReply,
     ViewRequest,
 )
+from slither_actors.errors import PayloadError, ProtocolError
 
 __all__ = [
     "DEFAULT_MAX_FRAME",

@@ -1,14 +1,14 @@
 """Stores: in-memory tables owned by actors, read directly, written through the actor,
 reloaded atomically, and readable from worker processes through views."""
 
-from slither_actors.store._directory import ActiveStores, StoreDirectory, active_stores
-from slither_actors.store._store import (
+from slither_actors._store._directory import ActiveStores, StoreDirectory, active_stores
+from slither_actors._store._store import (
     NOT_FOUND,
     Store,
     open_store,
     store_child_spec,
 )
-from slither_actors.store._tables import (
+from slither_actors._store._tables import (
     ANY,
     BagTable,
     DuplicateBagTable,
@@ -19,7 +19,7 @@ from slither_actors.store._tables import (
     TableLoader,
     matches,
 )
-from slither_actors.store._views import View, ViewMode, ViewRegistry, view
+from slither_actors._store._views import View, ViewMode, ViewRegistry, view
 
 __all__ = [
     "ANY",

@@ -8,8 +8,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from slither_actors._store._views import RunningStore, ViewRegistry
 from slither_actors.errors import NameTaken, UnknownStore
-from slither_actors.store._views import RunningStore, ViewRegistry
 
 __all__ = ["ActiveStores", "StoreDirectory", "active_stores"]
 

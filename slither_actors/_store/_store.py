@@ -19,10 +19,9 @@ import attrs
 
 from slither_actors import telemetry
 from slither_actors._checks import check_callable, check_instance, check_text
-from slither_actors.core import Actor, ChildSpec, Reason, open_own_nursery, run_actor
-from slither_actors.errors import StoreLoadFailed, UnknownTable
-from slither_actors.store._directory import StoreDirectory
-from slither_actors.store._tables import (
+from slither_actors._core import Actor, ChildSpec, Reason, open_own_nursery, run_actor
+from slither_actors._store._directory import StoreDirectory
+from slither_actors._store._tables import (
     ANY,
     BagTable,
     OrderedSetTable,
@@ -31,7 +30,8 @@ from slither_actors.store._tables import (
     TableLoader,
     fill,
 )
-from slither_actors.store._views import View, ViewRegistry
+from slither_actors._store._views import View, ViewRegistry
+from slither_actors.errors import StoreLoadFailed, UnknownTable
 
 __all__ = ["NOT_FOUND", "Store", "open_store", "store_child_spec"]
 

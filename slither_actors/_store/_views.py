@@ -19,9 +19,9 @@ import trio
 
 from slither_actors import telemetry
 from slither_actors._checks import check_seconds, check_text, validator
+from slither_actors._core import ActorRef
 from slither_actors.config import ViewScope
 from slither_actors.context import Context
-from slither_actors.core import ActorRef
 from slither_actors.errors import ViewNotFound, ViewRefused, ViewTimeout
 
 __all__ = ["View", "ViewMode", "ViewRegistry", "view"]

@@ -15,7 +15,7 @@ from slither_actors._core import open_own_nursery
 from slither_actors._dispatch._batch import Batch
 from slither_actors._dispatch._execution import execute_batch
 from slither_actors._dispatch._executors import Executor, check_executor
-from slither_actors._dispatch._policies import as_policy
+from slither_actors._dispatch._policies import PolicySpec, as_policy
 from slither_actors._dispatch._results import Results
 from slither_actors._dispatch._runner import Halted, Runner
 from slither_actors._dispatch._strategies import BatchStrategy, FixedBatch, check_strategy
@@ -38,7 +38,7 @@ async def dispatch(
     batch_size: int | None = None,
     max_in_flight: int | None = None,
     ordering: Ordering | str | None = None,
-    on_error: Any = None,
+    on_error: PolicySpec | None = None,
     timeout: float | None = None,
     context: Context | None = None,
 ) -> Results:
@@ -142,7 +142,7 @@ async def dispatch_stream(
     batch_size: int | None = None,
     max_in_flight: int | None = None,
     ordering: Ordering | str | None = None,
-    on_error: Any = None,
+    on_error: PolicySpec | None = None,
     timeout: float | None = None,
     context: Context | None = None,
 ) -> AsyncIterator[ResultStream]:
@@ -230,7 +230,7 @@ def _runner(
     batch_size: int | None,
     max_in_flight: int | None,
     ordering: Ordering | str | None,
-    on_error: Any,
+    on_error: PolicySpec | None,
     timeout: float | None,
     context: Context | None,
 ) -> Runner:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -12,7 +12,7 @@ from slither_actors._core import Backoff
 from slither_actors.config import OnError
 from slither_actors.item import Item
 
-__all__ = ["ErrorPolicy", "Halt", "Retry", "Route", "Skip", "as_policy", "describe"]
+__all__ = ["ErrorPolicy", "Halt", "PolicySpec", "Retry", "Route", "Skip", "as_policy", "describe"]
 
 
 @attrs.frozen
@@ -95,6 +95,8 @@ class Retry:
 
 
 ErrorPolicy = Halt | Skip | Route | Retry
+# What an ``on_error`` argument takes: a policy, or the name of one that has no options.
+PolicySpec = Halt | Skip | Route | Retry | OnError | Literal["halt", "skip"]
 
 
 def as_policy(value: Any) -> ErrorPolicy:

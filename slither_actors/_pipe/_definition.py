@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import attrs
 
 from slither_actors._dispatch import Halt, Retry, Skip
 from slither_actors._pipe._stages import LocalStage, RouterStage, Stage, WorkerStage
 from slither_actors._store import Store
+from slither_actors.config import OnError
 from slither_actors.errors import PipeDefinitionError
 
 __all__ = ["DEFAULT_OUTPUT", "Pipe", "StagePolicy", "ToOutput", "check_pipe", "describe_pipe"]
@@ -63,7 +64,7 @@ class Pipe:
     stores: ClassVar[tuple[type[Store], ...] | list[type[Store]]] = ()
     stages: ClassVar[tuple[Stage, ...] | list[Stage]] = ()
     outputs: ClassVar[tuple[str, ...] | list[str]] = ()
-    on_error: ClassVar[Mapping[str, Any]] = {}
+    on_error: ClassVar[Mapping[str, StagePolicy | OnError | Literal["halt", "skip"]]] = {}
 
     # Worked out from the declaration when the class is defined.
     output_names: ClassVar[tuple[str, ...]] = (DEFAULT_OUTPUT,)

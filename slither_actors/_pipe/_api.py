@@ -26,16 +26,8 @@ from slither_actors._core import ChildSpec, Supervisor, open_own_nursery
 from slither_actors._dispatch._batch import Batch
 from slither_actors._pipe._definition import Pipe, check_pipe
 from slither_actors._pipe._local_stage import LocalStageActor
-from slither_actors._pipe._run import (
-    Chunk,
-    ErrorRecord,
-    Exits,
-    PipeResult,
-    Run,
-    empty_outputs,
-    receive_chunk,
-    send_chunk,
-)
+from slither_actors._pipe._outbox import Chunk, Exits, receive_chunk, send_chunk
+from slither_actors._pipe._run import ErrorRecord, PipeResult, Run, empty_outputs
 from slither_actors._pipe._stage_actors import RouterStageActor, StageActor
 from slither_actors._pipe._stages import LocalStage, RouterStage, Stage
 from slither_actors._pipe._worker_stage import WorkerStageActor
@@ -193,7 +185,7 @@ async def running(
                 async with open_own_nursery() as nursery:
                     run.supervisor = await nursery.start(supervisor.start)
                     nursery.start_soon(feeder)
-                    nursery.start_soon(run.watch_outboxes)
+                    nursery.start_soon(run.outboxes.watch)
                     try:
                         yield
                     finally:

@@ -23,7 +23,7 @@ import trio
 from slither_actors import telemetry
 from slither_actors._dispatch import Retry
 from slither_actors._dispatch._batch import Batch
-from slither_actors._pipe._run import Chunk, Outbox
+from slither_actors._pipe._outbox import Chunk, Outbox
 from slither_actors._pipe._stage_actors import STAGE_SPAN, StageActor
 from slither_actors._pipe._stages import Cardinality, FailItem, LocalStage, RouteTo, SkipItem
 from slither_actors.errors import ItemFailed

@@ -29,7 +29,8 @@ from slither_actors._dispatch import Halt, Retry, Skip
 from slither_actors._dispatch._batch import Batch
 from slither_actors._dispatch._policies import describe
 from slither_actors._pipe._definition import DEFAULT_OUTPUT, StagePolicy, ToOutput
-from slither_actors._pipe._run import CHUNK, Chunk, Outbox, Run, receive_chunk
+from slither_actors._pipe._outbox import Chunk, Outbox, receive_chunk
+from slither_actors._pipe._run import CHUNK, Run
 from slither_actors._pipe._stages import RouterStage, Stage
 from slither_actors.item import DEFAULT_ROUTE, Item
 

@@ -17,7 +17,8 @@ from slither_actors._dispatch._executors import PayloadExecutor
 from slither_actors._dispatch._policies import ErrorPolicy, describe
 from slither_actors._dispatch._runner import Halted, Runner
 from slither_actors._pipe._definition import ToOutput
-from slither_actors._pipe._run import CHUNK, Outbox
+from slither_actors._pipe._outbox import Outbox
+from slither_actors._pipe._run import CHUNK
 from slither_actors._pipe._stage_actors import StageActor
 from slither_actors._pipe._stages import WorkerStage
 from slither_actors.config import Ordering, settings_in_use

@@ -150,10 +150,12 @@ async def test_a_pipe_with_stores_needs_a_runtime() -> None:
         await sa.run_pipe(Featured, ["user:42"])
 
 
-async def test_a_worker_stage_crash_gives_every_item_one_fate() -> None:
+@pytest.mark.parametrize("preserve_order", [True, False])
+async def test_a_worker_stage_crash_gives_every_item_one_fate(preserve_order: bool) -> None:
     # Batches of 2, 2 in flight; item 10 takes a second in its worker. The stage actor
-    # crashes once the ten items before it are out: its batch is still running, the next
-    # one done and waiting for it (order is kept), and more items wait in the inbox.
+    # crashes once ten items are out: item 10's batch is still running; the batches after
+    # it are done and waiting for it (order kept) or on their way (not kept); more items
+    # wait in the inbox.
     payloads = [0.0] * 40
     payloads[10] = 1.0
     items = sa.Item.wrap_many(payloads)
@@ -167,6 +169,7 @@ async def test_a_worker_stage_crash_gives_every_item_one_fate() -> None:
                 batch_size=2,
                 max_in_flight=2,
                 buffer=4,
+                preserve_order=preserve_order,
             )
         ]
 

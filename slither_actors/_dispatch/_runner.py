@@ -16,7 +16,7 @@ parent's time per item on the trivial workload of bench/dispatch.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Container, Iterable
 from typing import Any
 
 import attrs
@@ -134,11 +134,11 @@ class Runner:
             batches.append((halted.batch_ref, Batch.concat(halted.completed)))
         return batches
 
-    def held(self, handed: int | None = None) -> list[Batch]:
-        """Every item taken from the input and not handed on yet (the batch ``handed``, being
-        handed on, excepted): cut or not, running, or finished."""
+    def held(self, handed: Container[int] = ()) -> list[Batch]:
+        """Every item taken from the input and not handed on yet (the batches ``handed``,
+        being handed on, excepted): cut or not, running, or finished."""
         held = [*self._intake.held(), *self._running.values()]
-        held += [batch for ref, batch in self._finished.items() if ref != handed]
+        held += [batch for ref, batch in self._finished.items() if ref not in handed]
         return held
 
     # --- lanes ----------------------------------------------------------------------------

@@ -98,7 +98,8 @@ class WorkerStageActor(StageActor):
     _outbox: Outbox | None = None
     _taken: _Taken | None = None
     _runner: Runner | None = None
-    _handing_on: int | None = None  # the ref of the batch being handed on, if any
+    # The refs of the batches being handed on (more than one when they finish out of order).
+    _handing_on: set[int] = attrs.Factory(set)
 
     async def consume(self) -> None:
         stage = self.stage
@@ -135,7 +136,7 @@ class WorkerStageActor(StageActor):
     async def _emit(self, ref: int, batch: Batch) -> None:
         outbox = self._outbox
         assert outbox is not None
-        self._handing_on = ref  # from here on, the outbox knows these items
+        self._handing_on.add(ref)  # from here on, the outbox knows these items
         routes = batch.routes
         if routes is None and batch.route == DEFAULT_ROUTE:
             outbox.pass_on(batch)  # the common batch: every result on to the next stage
@@ -149,7 +150,7 @@ class WorkerStageActor(StageActor):
             if outbox.count >= CHUNK or self._idle():
                 await outbox.flush()
         finally:
-            self._handing_on = None
+            self._handing_on.discard(ref)
 
     def _idle(self) -> bool:
         """Whether nothing waits to be batched: then results go on at once, as the next

@@ -156,6 +156,8 @@ def test_results_index_like_a_list_and_say_what_is_wrong() -> None:
     assert results + [ids[0]] == [*ids, ids[0]]  # noqa: RUF005 (the + is what is tested)
     assert [ids[0]] + results == [ids[0], *ids]  # noqa: RUF005
     assert results != [1, 2, 3] and results != "abc"
+    assert results != ids[0] and ids[0] != results  # an item is no sequence of items
+    assert results == tuple(ids)
     assert ids[1] in results and results.index(ids[2]) == 2
     assert repr(results) == f"Results({ids!r})"
     many = sa.Results([Batch.of_values(list(range(25)))])

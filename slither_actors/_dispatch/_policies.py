@@ -52,7 +52,7 @@ def _as_retry_on(value: Any) -> Any:
     """Exception types as a tuple (one type alone too: it is callable, but no predicate)."""
     if isinstance(value, type) and issubclass(value, BaseException):
         return (value,)
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and not isinstance(value, Item):
         for kind in value:
             if not (isinstance(kind, type) and issubclass(kind, BaseException)):
                 raise ValueError(f"retry_on must be exception types or a predicate, not {value!r}")

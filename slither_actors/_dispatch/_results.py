@@ -78,19 +78,19 @@ class Results(Sequence[Item]):
             yield from batch.results(batch.payloads)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Results | list | tuple):
+        if isinstance(other, Results | list) or type(other) is tuple:  # not an Item
             return len(self) == len(other) and self.items() == list(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # a sequence compared by value
 
     def __add__(self, other: Any) -> list[Item]:
-        if isinstance(other, Results | list | tuple):
+        if isinstance(other, Results | list) or type(other) is tuple:
             return self.items() + list(other)
         return NotImplemented
 
     def __radd__(self, other: Any) -> list[Item]:
-        if isinstance(other, list | tuple):
+        if isinstance(other, list) or type(other) is tuple:
             return list(other) + self.items()
         return NotImplemented
 

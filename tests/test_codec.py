@@ -262,6 +262,7 @@ def tuples_inside_tuples(depth: int) -> Any:
         ([{"a": object()}], "payload 0 .*object is not a type that travels.*allow_pickle=True"),
         ([(2**64,)], "payload 0 .*int 18446744073709551616 does not fit in 64 bits"),
         ([tuples_inside_tuples(100)], "payload 0 .*tuples or pickles nested more than 64 deep"),
+        ([3, sa.Item(1, "x")], r"payload 1 .*\(an Item: send its payload, item\.payload\)"),
     ],
 )
 def test_what_cannot_travel_is_named_with_its_type_and_why(

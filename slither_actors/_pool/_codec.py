@@ -272,7 +272,10 @@ def _not_carried(value: Any) -> str:
         return f"int {value} does not fit in 64 bits"
     hint = ""
     numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.generic):
+    items = sys.modules.get("slither_actors.item")
+    if items is not None and isinstance(value, items.Item):
+        hint = " (an Item: send its payload, item.payload)"
+    elif numpy is not None and isinstance(value, numpy.generic):
         hint = " (a numpy scalar: use value.item())"
     elif numpy is not None and isinstance(value, numpy.ndarray):
         hint = " (a subclass of numpy.ndarray: use numpy.asarray(value))"

@@ -138,7 +138,7 @@ async def scan_sees_a_marked_process(tally: Tally) -> None:
         # Until the child has exec'd, /proc shows the environment it was forked with (the
         # marker is not in it yet): on a busy machine that can take a moment.
         with trio.move_on_after(5):
-            while marked_processes(marker) != [process.pid]:
+            while marked_processes(marker) != [process.pid]:  # noqa: ASYNC110 (polls /proc)
                 await trio.sleep(0.01)
         tally.check(
             marked_processes(marker) == [process.pid], "the /proc scan finds a marked process"

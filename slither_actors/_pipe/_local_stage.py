@@ -90,16 +90,7 @@ class LocalStageActor(StageActor):
         total = len(chunk)
         while self.handed < total:
             start = self.handed
-            outcomes: list[Any] = []
-            failure: Exception | None = None
-            try:
-                # A handler that raises stops the map there; what came before is kept.
-                outcomes.extend(calls(start))
-            except Exception as error:
-                failure = error
-            # Each pass makes progress (an outcome or a failure), or the loop would spin.
-            assert outcomes or failure is not None
-            self.begun = start + len(outcomes) + (failure is not None)
+            outcomes, failure = self.pass_from(start, calls(start))
             await self._settle(chunk, start, outcomes, outbox, retried=True)
             if failure is not None:
                 await self._after_error(chunk.item_at(self.handed), failure, 1, outbox)

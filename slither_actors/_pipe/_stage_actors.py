@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 import attrs
@@ -29,7 +29,7 @@ from slither_actors._dispatch import Halt, Retry, Skip
 from slither_actors._dispatch._batch import Batch
 from slither_actors._dispatch._policies import describe
 from slither_actors._pipe._definition import DEFAULT_OUTPUT, StagePolicy, ToOutput
-from slither_actors._pipe._outbox import Chunk, Outbox, receive_chunk
+from slither_actors._pipe._outbox import Chunk, Outbox
 from slither_actors._pipe._run import CHUNK, Run
 from slither_actors._pipe._stages import RouterStage, Stage
 from slither_actors.item import DEFAULT_ROUTE, Item
@@ -78,20 +78,32 @@ class StageActor(Actor):
         self.start_soon(outbox.keep_flushing)
         return outbox
 
-    async def _receive(self) -> Chunk | None:
-        """The next chunk (what an earlier incarnation left first); None once the inbox ends.
+    def receive_nowait(self) -> Chunk:
+        """The next chunk without a wait, what an earlier incarnation left first:
+        `trio.WouldBlock` if none is there, `trio.EndOfChannel` once the inbox has ended."""
+        chunk = self.run.leftovers.pop(self.stage.name, None)
+        if chunk is not None:
+            return chunk
+        return self.run.inboxes[self.stage.name].receive_nowait()
+
+    async def receive(self) -> Chunk:
+        """The next chunk, once there is one (see `receive_nowait`).
 
         A chunk that is waiting is taken without a trip through Trio's scheduler, which
         costs more than a light stage's work on it; the stage still waits whenever its
         inbox is empty or the next one full, so a chain of bounded inboxes keeps it from
         running far ahead of the others."""
-        chunk = self.run.leftovers.pop(self.stage.name, None)
-        if chunk is None:
-            try:
-                chunk = await receive_chunk(self.run.inboxes[self.stage.name])
-            except trio.EndOfChannel:
-                return None
-        return chunk
+        try:
+            return self.receive_nowait()
+        except trio.WouldBlock:
+            return await self.run.inboxes[self.stage.name].receive()
+
+    async def _receive(self) -> Chunk | None:
+        """`receive`, or None once the inbox has ended."""
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            return None
 
     async def take_chunk(self) -> Chunk | None:
         """The next chunk, held to be worked through in order (none of it begun yet)."""
@@ -139,6 +151,22 @@ class StageActor(Actor):
         self.started.discard(item.id)
         if outbox.count >= CHUNK:
             await outbox.flush()
+
+    def pass_from(self, start: int, results: Iterable[Any]) -> tuple[list[Any], Exception | None]:
+        """Run ``results``, a lazy pass of the stage's work over the chunk from ``start``
+        (a C-level ``map``): what it gave before the first item that raised, and what that
+        item raised (None if none did). `begun` moves past every item the pass reached."""
+        outcomes: list[Any] = []
+        failure: Exception | None = None
+        try:
+            # An item that raises stops the pass there; what came before is kept.
+            outcomes.extend(results)
+        except Exception as error:
+            failure = error
+        # Each pass makes progress (an outcome or a failure), or its caller's loop would spin.
+        assert outcomes or failure is not None
+        self.begun = start + len(outcomes) + (failure is not None)
+        return outcomes, failure
 
     async def handle_in_span(self, item: Item, outbox: Outbox) -> None:
         """`handle` ``item``, inside a stage span when someone listens."""
@@ -233,15 +261,9 @@ class RouterStageActor(StageActor):
         total = len(chunk)
         while self.handed < total:
             start = self.handed
-            destinations: list[str] = []
-            failure: Exception | None = None
-            try:
-                destinations.extend(self._choose(values[start:]))
-            except Exception as error:  # this item's predicate raised: it alone fails
-                failure = error
+            # A predicate that raises fails its item alone.
+            destinations, failure = self.pass_from(start, self._choose(values[start:]))
             chosen = len(destinations)
-            assert chosen or failure is not None  # progress, or the loop would spin
-            self.begun = start + chosen + (failure is not None)
             _send_by_destination(outbox, chunk.part(start, start + chosen), destinations)
             self.handed = start + chosen
             if failure is not None:

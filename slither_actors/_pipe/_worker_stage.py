@@ -42,17 +42,13 @@ class _Taken:
 
     def receive_batch_nowait(self, limit: int) -> Batch:
         if not self.waiting:
-            actor = self.actor
-            chunk = actor.run.leftovers.pop(actor.stage.name, None)
-            self.waiting.append(chunk or actor.run.inboxes[actor.stage.name].receive_nowait())
+            self.waiting.append(self.actor.receive_nowait())
         return self._give(limit)
 
     async def receive_batch(self, limit: int) -> Batch:
-        try:
-            return self.receive_batch_nowait(limit)
-        except trio.WouldBlock:
-            self.waiting.append(await self.actor.run.inboxes[self.actor.stage.name].receive())
-            return self._give(limit)
+        if not self.waiting:
+            self.waiting.append(await self.actor.receive())
+        return self._give(limit)
 
     def _give(self, limit: int) -> Batch:
         chunk = self.waiting.popleft()

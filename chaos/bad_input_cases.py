@@ -230,7 +230,12 @@ CASES = [
     expect("a cast to a stopped actor", dead_actor("cast"), sa.ActorExited, "exited"),
     expect("a call to a stopped pool", call_a_stopped_pool, sa.PoolClosed, "closed"),
     # Children that speak the protocol badly.
-    expect("garbage for a hello", fake_pool("garbage_hello"), sa.WorkerStartFailed, "malformed"),
+    expect(
+        "garbage for a hello",
+        fake_pool("garbage_hello"),
+        sa.WorkerStartFailed,
+        "broke the protocol",
+    ),
     expect(
         "a hello of protocol version 99",
         fake_pool("hello_99"),

@@ -179,7 +179,21 @@ class MaxChildrenReached(SlitherError):
 
 
 class ProtocolError(_MessageError):
-    """Bytes from a worker (or the parent) that are not a valid frame or message."""
+    """The worker link was broken: by the peer (`RemoteProtocolError`) or by a request to
+    send something this side must not (`LocalProtocolError`). Catch this for either."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer (a worker, or the parent) sent bytes that are not a valid frame or message,
+    or a message the protocol does not allow at that point (a result for a call never
+    sent, a second hello). The link cannot be trusted after it: the worker is replaced."""
+
+
+class LocalProtocolError(ProtocolError):
+    """This side was asked to send something the protocol does not allow now: a call
+    before the worker said hello or after it was told to stop, a reply to a view request
+    nobody made, a result for a call that is not running. A bug in the caller, never the
+    peer's doing; nothing was sent."""
 
 
 class PayloadError(_MessageError, ValueError):

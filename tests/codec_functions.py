@@ -76,6 +76,6 @@ class Trap:
 def send_pickled(items: list[str]) -> list[Any]:
     """Returns a `Trap` per path, pickled whatever the pool allows, as a worker that does
     not play by the rules would: it turns pickle on in its own end of the link."""
-    connection: Any = worker._connection
-    connection._allow_pickle = True
+    loop: Any = worker._connection
+    loop.connection.allow_pickle = True
     return [Trap(item) for item in items]

@@ -12,7 +12,7 @@ import trio
 
 import slither_actors as sa
 from slither_actors._pool._process import spawn
-from slither_actors._pool.protocol import FrameDecoder
+from slither_actors._pool.protocol import FrameDecoder, Stop, encode
 
 TESTS = Path(__file__).resolve().parent
 # How often to look again at something only the OS can tell us (a process gone from /proc).
@@ -82,5 +82,5 @@ async def raw_worker(settings: sa.PoolSettings) -> AsyncIterator[RawWorker]:
     try:
         yield RawWorker(process)
     finally:
-        await process.stop(send_stop=True, stop_grace=1.0, kill_grace=0.5)
+        await process.stop(stop_frame=encode(Stop()), stop_grace=1.0, kill_grace=0.5)
         await process.close()

@@ -25,6 +25,8 @@ SAMPLES: dict[type[BaseException], tuple[Any, ...]] = {
     errors.DuplicateChild: ("root", "child 1"),
     errors.MaxChildrenReached: ("root", 4),
     errors.ProtocolError: ("frame body is not msgpack",),
+    errors.RemoteProtocolError: ("frame body is not msgpack",),
+    errors.LocalProtocolError: ("no call 3 is running",),
     errors.PayloadError: ("item 3 is a set",),
     errors.WorkerError: ("mod:fn", "ValueError", "bad", "Traceback ...", "pool 'p' worker 1"),
     errors.WorkerCrashed: ("mod:fn", "was killed by signal SIGKILL", "pool 'p' worker 1"),

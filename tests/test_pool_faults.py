@@ -187,7 +187,7 @@ async def test_a_worker_answers_a_malformed_call_with_an_error_for_that_call_alo
             worker.write(encode(Call(8, "worker_functions:double", False, [5])))
             error = await worker.next_message()
             assert isinstance(error, Error) and error.call_id == 7
-            assert error.type_name == "ProtocolError"
+            assert error.type_name == "RemoteProtocolError"
             assert "malformed Call message" in error.message
             assert await worker.next_message() == Result(8, [10])
             assert worker.process.process.returncode is None

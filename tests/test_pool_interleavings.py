@@ -21,20 +21,14 @@ import trio.testing
 from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
-from slither_actors._pool._live import LiveWorker
+from slither_actors._pool._child_connection import ChildConnection
+from slither_actors._pool._connection import ParentConnection
+from slither_actors._pool._events import CallReceived, PingReceived, StopReceived, WorkerReady
 from slither_actors._pool._pool import WorkerPool
 from slither_actors._pool._process import PipeWriter
 from slither_actors._pool._serving import Serving
 from slither_actors._pool._state import PoolState
-from slither_actors._pool.protocol import (
-    Call,
-    FrameDecoder,
-    Ping,
-    Pong,
-    Stop,
-    encode,
-    encode_result,
-)
+from slither_actors._pool.protocol import Frame
 
 WORKERS = 2
 HEARTBEAT = 1.0  # interval and timeout: frozen idle workers are found within 2 s
@@ -47,8 +41,8 @@ class FakeChild:
 
     to_child: tuple[int, int] = attrs.Factory(os.pipe)
     from_child: tuple[int, int] = attrs.Factory(os.pipe)
-    decoder: FrameDecoder = attrs.Factory(FrameDecoder)
-    calls: collections.deque[Call] = attrs.Factory(collections.deque)  # the head runs
+    connection: ChildConnection = attrs.Factory(ChildConnection)
+    calls: collections.deque[CallReceived] = attrs.Factory(collections.deque)  # head runs
     frozen: bool = False
     returncode: int | None = None
     exited: trio.Event = attrs.Factory(trio.Event)
@@ -66,23 +60,27 @@ class FakeChild:
                 data = os.read(self.to_child[0], 1 << 16)
             except BlockingIOError:
                 return
-            for message in self.decoder.decode(data):
-                if type(message) is Call:
-                    self.calls.append(message)
-                elif type(message) is Ping:
-                    self._send(encode(Pong(message.nonce)))
-                elif type(message) is Stop:
+            self.connection.receive_data(data)
+            while (event := self.connection.next_event()) is not None:
+                if type(event) is CallReceived:
+                    self.calls.append(event)
+                elif type(event) is PingReceived:
+                    self._send(self.connection.send_pong(event.nonce))
+                elif type(event) is StopReceived:
                     self.exit(0)
                     return
+                else:
+                    raise AssertionError(event)
 
     def answer(self) -> None:
         """Finish the running call, if any."""
         self.pump()
         if self.calls and not self.frozen and self.returncode is None:
             call = self.calls.popleft()
-            self._send(encode_result(call.call_id, call.payloads))
+            self._send(self.connection.send_result(call.call_id, call.payloads))
 
-    def _send(self, frame: bytes) -> None:
+    def _send(self, frame: Frame) -> None:
+        assert isinstance(frame, bytes)
         os.write(self.from_child[1], frame)
 
     def exit(self, code: int) -> None:
@@ -112,6 +110,10 @@ class FakeProcess:
         return self
 
     @property
+    def where(self) -> str:
+        return f"fake worker pid {self.pid}"
+
+    @property
     def returncode(self) -> int | None:
         return self.child.returncode
 
@@ -139,15 +141,17 @@ class Harness:
         while not self.state.closed:
             child = FakeChild()
             process = FakeProcess(child, next(self.pids))
-            live = LiveWorker(
-                worker_id=worker_id,
-                pid=process.pid,
-                where=f"worker {worker_id} pid {process.pid}",
-                write=process.writer.write,
-                capacity=self.state.settings.calls_per_worker,
-                started_at=trio.current_time(),
+            connection = ParentConnection(clock=trio.current_time)
+            connection.receive_data(child.connection.send_hello(process.pid))
+            assert type(connection.next_event()) is WorkerReady
+            serving = Serving(
+                self.state,
+                process,  # type: ignore[arg-type]
+                connection,
+                worker_id,
+                trio.current_time(),
             )
-            serving = Serving(self.state, live, process, FrameDecoder())  # type: ignore[arg-type]
+            live = serving.live
             self.children[worker_id], self.servings[worker_id] = child, serving
             try:
                 await serving.run()

@@ -4,17 +4,22 @@ that no call is ever lost or duplicated, whatever workers do."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
 from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
+from slither_actors._pool._connection import ParentConnection
 from slither_actors._pool._deadlines import Deadlines
+from slither_actors._pool._events import CallDone, CallStarted, WorkerReady
 from slither_actors._pool._live import LiveWorker, PendingCall
 from slither_actors._pool._state import PoolState
+from slither_actors._pool.protocol import Hello, encode, encode_result
 
 
 def make_call(
@@ -34,15 +39,54 @@ def make_call(
     )
 
 
-def make_worker(state: PoolState, worker_id: int, written: list[bytes]) -> LiveWorker:
+@attrs.define
+class FakeDriver:
+    """Stands in for `Serving`: records what the pool asks of the worker."""
+
+    replaced: list[str] = attrs.Factory(list)
+    on_replace: Callable[[], None] = lambda: None
+
+    def replace(self, reason: str) -> None:
+        self.replaced.append(reason)
+        self.on_replace()
+
+    def stop(self) -> None:
+        pass
+
+    async def read_step(self) -> None:
+        raise AssertionError("nothing reads a fake worker")
+
+
+def make_worker(
+    state: PoolState, worker_id: int, written: list[bytes], driver: FakeDriver | None = None
+) -> LiveWorker:
+    connection = ParentConnection(clock=state.clock)
+    connection.receive_data(encode(Hello(1000 + worker_id)))
+    assert type(connection.next_event()) is WorkerReady
     return LiveWorker(
         worker_id=worker_id,
         pid=1000 + worker_id,
         where=f"worker {worker_id}",
-        write=written.append,
+        write=written.append,  # type: ignore[arg-type]
         capacity=state.settings.calls_per_worker,
         started_at=0.0,
+        connection=connection,
+        driver=driver or FakeDriver(),
     )
+
+
+def answer(state: PoolState, worker: LiveWorker, call_id: int) -> None:
+    """The worker answers ``call_id``: what `Serving` does with the events that follows."""
+    frame = encode_result(call_id, [call_id])
+    assert isinstance(frame, bytes)
+    worker.connection.receive_data(frame)
+    while (event := worker.connection.next_event()) is not None:
+        if type(event) is CallDone:
+            worker.settle(event.call_id).resolve(event.results)
+        elif type(event) is CallStarted:
+            state.call_started(worker.outstanding[event.call_id], event.deadline)
+        else:
+            raise AssertionError(event)
 
 
 async def test_deadlines_expire_only_unsettled_calls_on_time(
@@ -99,8 +143,9 @@ class PoolModel:
         self.replaced: list[LiveWorker] = []
 
     def add_worker(self) -> None:
-        worker = make_worker(self.state, self.next_worker, self.written)
-        worker.replace = lambda reason: self.replaced.append(worker)
+        driver = FakeDriver()
+        worker = make_worker(self.state, self.next_worker, self.written, driver)
+        driver.on_replace = lambda: self.replaced.append(worker)
         self.state.worker_ready(worker)
         self.next_worker += 1
 
@@ -118,10 +163,7 @@ class PoolModel:
         busy = [worker for worker in self.state.workers.values() if worker.outstanding]
         if busy:
             worker = busy[pick % len(busy)]
-            call_id = next(iter(worker.outstanding))
-            finished = worker.finish(call_id)
-            assert finished is not None
-            finished.resolve([call_id])
+            answer(self.state, worker, next(iter(worker.outstanding)))
             self.state.capacity_freed()
 
     def crash(self, pick: int) -> None:
@@ -261,5 +303,7 @@ def test_a_result_read_from_an_ending_worker_starts_no_clock_behind_it() -> None
     state.dispatch(second)
     assert first.running and not second.running
     worker.alive = False
-    assert worker.finish(first.call_id) is first
+    worker.connection.end()  # what `Serving.finish` does as it ends the worker
+    answer(state, worker, first.call_id)
+    assert first.settled and first.value == [first.call_id]
     assert not second.running and len(state.run_deadlines) == 1

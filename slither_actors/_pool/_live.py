@@ -7,16 +7,17 @@ itself when nobody else does, so a round trip costs one task wake-up, not two.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import attrs
 import trio
 
 from slither_actors._core import Signal
+from slither_actors._pool._connection import ParentConnection
 from slither_actors._pool.protocol import Frame
 
-__all__ = ["LiveWorker", "PendingCall", "wait_for"]
+__all__ = ["LiveWorker", "PendingCall", "WorkerDriver", "wait_for"]
 
 
 @attrs.define(eq=False, slots=True)
@@ -76,21 +77,31 @@ class PendingCall:
         self.wake()
 
 
-async def _no_reading() -> None:
-    raise RuntimeError("this worker is not serving yet")
+class WorkerDriver(Protocol):
+    """What serves a live worker (see `Serving`): the pool asks it to end the process."""
+
+    def replace(self, reason: str) -> None:
+        """End this process now (not gracefully) and start another in its slot."""
+
+    def stop(self) -> None:
+        """End this process gracefully: the pool is stopping."""
+
+    async def read_step(self) -> None:
+        """Wait for bytes from the worker and act on every event in them."""
 
 
 @attrs.define(eq=False)
 class LiveWorker:
     """One worker process that has said hello, as the pool sees it.
 
+    The protocol's view of the link (which call runs, by when it must answer, what the
+    worker may still send) is its ``connection``; this adds who waits for each call.
+    ``outstanding`` maps the connection's unanswered calls to their `PendingCall`, in the
+    order written: the worker runs them one at a time, oldest first.
+
     One task at a time reads its pipe: preferably a caller waiting for a result (it then
     needs no second task to wake it), otherwise the worker's own background reader.
-    ``reader`` says who reads now; ``read_step`` waits for bytes and handles them.
-
-    The worker runs its calls one at a time, in the order written: the oldest call in
-    ``outstanding`` runs, and ``started`` is told whenever a call begins to run (its run
-    timeout counts from then).
+    ``reader`` says who reads now; ``driver.read_step`` waits for bytes and handles them.
     """
 
     worker_id: int
@@ -99,21 +110,28 @@ class LiveWorker:
     write: Callable[[Frame], None]
     capacity: int
     started_at: float
+    connection: ParentConnection
+    driver: WorkerDriver
     outstanding: dict[int, PendingCall] = attrs.Factory(dict)  # in write order: head runs
-    calls_done: int = 0
     results_since_rss_check: int = 0
     alive: bool = True
-    draining: str | None = None  # why it is being recycled, once it is
-    replace: Callable[[str], None] = lambda reason: None  # end this process, start another
-    stop: Callable[[], None] = lambda: None  # end this process gracefully: the pool stops
-    read_step: Callable[[], Awaitable[None]] = _no_reading
     reader: object | None = None
     changed: Signal = attrs.Factory(Signal)
-    started: Callable[[PendingCall], None] = lambda pending: None
 
     @property
     def has_capacity(self) -> bool:
-        return self.alive and self.draining is None and len(self.outstanding) < self.capacity
+        return (
+            self.alive and self.connection.accepting and len(self.outstanding) < self.capacity
+        )
+
+    @property
+    def draining(self) -> str | None:
+        """Why this worker takes no new calls (it is being recycled), if it is."""
+        return self.connection.draining
+
+    @property
+    def calls_done(self) -> int:
+        return self.connection.calls_done
 
     def poke(self) -> None:
         """The reader stepped aside: wake whoever should read next. That is the caller of
@@ -131,34 +149,25 @@ class LiveWorker:
         head = next(iter(self.outstanding.values()), None)
         return head is not None and not head.attended
 
-    def submit(self, pending: PendingCall) -> None:
-        """Write ``pending`` to this worker; it starts at once if the worker is idle."""
+    def submit(self, pending: PendingCall) -> bool:
+        """Write ``pending`` to this worker. True if it runs at once (the worker was idle):
+        its run deadline is then the connection's ``deadline``."""
+        call_id = pending.call_id
+        frame = self.connection.send_call(call_id, pending.frame, pending.timeout)
         pending.worker = self
-        outstanding = self.outstanding
-        outstanding[pending.call_id] = pending
-        self.write(pending.frame)
-        if len(outstanding) == 1:
-            self.started(pending)
+        self.outstanding[call_id] = pending
+        self.write(frame)
+        return self.connection.running == call_id
 
-    def finish(self, call_id: int) -> PendingCall | None:
-        """The worker answered ``call_id``: take it out (None if it is not in flight) and
-        count the next call as started, unless the worker is ending (its last results are
-        being read): the calls behind will move to another worker, where their clocks
-        start."""
-        outstanding = self.outstanding
-        pending = outstanding.pop(call_id, None)
-        if pending is None:
-            return None
+    def settle(self, call_id: int) -> PendingCall:
+        """The connection ended call ``call_id``: its `PendingCall`, taken out."""
+        pending = self.outstanding.pop(call_id)
         pending.running = False
-        if outstanding and self.alive:
-            head = next(iter(outstanding.values()))
-            if not head.running:
-                self.started(head)
         return pending
 
     def is_running(self, pending: PendingCall) -> bool:
-        """True if ``pending`` is the call the worker is executing now (the oldest)."""
-        return next(iter(self.outstanding), None) == pending.call_id
+        """True if ``pending`` is the call the worker is executing now."""
+        return self.connection.running == pending.call_id
 
 
 async def wait_for(pending: PendingCall) -> None:
@@ -183,7 +192,7 @@ async def wait_for(pending: PendingCall) -> None:
                 # every other batch (bench/pool.py), each a failed syscall and a yield anyway.
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 while worker.alive and not (pending.settled or pending.requeued):
-                    await worker.read_step()
+                    await worker.driver.read_step()
             finally:
                 worker.reader = None
                 worker.poke()  # another caller (or the worker's own reader) takes over

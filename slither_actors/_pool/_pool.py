@@ -233,7 +233,7 @@ class WorkerPool:
                 call_id, name, tool, [payload], None, settings.max_frame, settings.allow_pickle
             )
             pending = PendingCall(call_id, name, frame, None, pinned=True, timeout=seconds)
-            worker.submit(pending)
+            state.submit(worker, pending)
             calls.append(pending)
         try:
             for pending in calls:

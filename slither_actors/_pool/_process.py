@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from slither_actors._core import Signal
-from slither_actors._pool.protocol import Frame, Stop, encode
+from slither_actors._pool.protocol import Frame
 from slither_actors.config import PoolSettings
 from slither_actors.errors import WorkerStartFailed
 
@@ -159,13 +159,15 @@ class WorkerProcess:
             self.stderr_tail.append(text)
         _log.log(level, "[%s] %s", self.where, text, extra={"worker_id": self.worker_id})
 
-    async def stop(self, *, send_stop: bool, stop_grace: float, kill_grace: float) -> None:
-        """End the process: a stop frame (if asked) and ``stop_grace`` to exit, then SIGTERM
+    async def stop(
+        self, *, stop_frame: Frame | None, stop_grace: float, kill_grace: float
+    ) -> None:
+        """End the process: ``stop_frame`` (if given) and ``stop_grace`` to exit, then SIGTERM
         and ``kill_grace``, then SIGKILL. Shielded: it completes even while cancelled."""
         process = self.process
         with trio.CancelScope(shield=True):
-            if send_stop and process.returncode is None:
-                self.writer.write(encode(Stop()))
+            if stop_frame is not None and process.returncode is None:
+                self.writer.write(stop_frame)
                 with trio.move_on_after(stop_grace):
                     await process.wait()
             for sending, grace in ((signal.SIGTERM, kill_grace), (signal.SIGKILL, None)):

@@ -7,28 +7,25 @@ The background reader here steps in only for calls nobody waits for any more.
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import attrs
 import trio
 
+from slither_actors._pool._connection import LinkState, ParentConnection
+from slither_actors._pool._events import (
+    CallDone,
+    CallFailed,
+    CallStarted,
+    CallUnreadable,
+    PongReceived,
+    ProtocolViolation,
+    ViewAsked,
+)
 from slither_actors._pool._live import LiveWorker, PendingCall
 from slither_actors._pool._process import WorkerProcess
 from slither_actors._pool._state import PoolState
-from slither_actors._pool.protocol import (
-    READ_SIZE,
-    Decoded,
-    Error,
-    FrameDecoder,
-    Malformed,
-    Ping,
-    Pong,
-    Result,
-    ViewReply,
-    ViewRequest,
-    encode,
-)
+from slither_actors._pool.protocol import READ_SIZE, Frame
 from slither_actors.errors import PayloadError, ProtocolError, WorkerError
 
 __all__ = ["Ending", "Serving", "resident_megabytes"]
@@ -53,18 +50,33 @@ _HEARTBEAT = "heartbeat"
 
 @attrs.define(eq=False)
 class Serving:
-    """Everything the parent does for one live worker process until it ends."""
+    """Everything the parent does for one live worker process until it ends: the driver of
+    its `ParentConnection`, which decides what each byte from the worker means."""
 
     state: PoolState
-    live: LiveWorker
     process: WorkerProcess
-    decoder: FrameDecoder
+    connection: ParentConnection
+    worker_id: int
+    started_at: float
     ending: Ending | None = None
+    live: LiveWorker = attrs.field(init=False)
     _nursery: trio.Nursery | None = None
     _pong: trio.Event = attrs.Factory(trio.Event)
-    _awaited_nonce: int = 0
     _max_calls: int | None = attrs.field(init=False)
     _fd: int = attrs.field(init=False)
+
+    @live.default
+    def _make_live(self) -> LiveWorker:
+        return LiveWorker(
+            worker_id=self.worker_id,
+            pid=self.process.pid,
+            where=self.process.where,
+            write=self.process.writer.write,
+            capacity=self.state.settings.calls_per_worker,
+            started_at=self.started_at,
+            connection=self.connection,
+            driver=self,
+        )
 
     @_fd.default
     def _reader_fd(self) -> int:
@@ -76,13 +88,10 @@ class Serving:
 
     async def run(self) -> Ending:
         """Offer the worker to the pool and serve it until something ends it."""
-        live, settings = self.live, self.state.settings
+        settings = self.state.settings
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            live.replace = lambda reason: self.finish(Ending(reason, False, graceful=False))
-            live.stop = lambda: self.finish(Ending("stopped with its pool", crashed=False))
-            live.read_step = self.read_step
-            self.state.worker_ready(live)
+            self.state.worker_ready(self.live)
             nursery.start_soon(self._read_unattended)
             nursery.start_soon(self._heartbeat)
             nursery.start_soon(self._watch_exit)
@@ -96,35 +105,50 @@ class Serving:
         if self.ending is None:
             self.ending = why
             self.live.alive = False
+            self.connection.end()
             assert self._nursery is not None
             self._nursery.cancel_scope.cancel()
+
+    def replace(self, reason: str) -> None:
+        """End this process now and let the slot start another (see `WorkerDriver`)."""
+        self.finish(Ending(reason, crashed=False, graceful=False))
+
+    def stop(self) -> None:
+        """End this process gracefully: its pool is stopping."""
+        self.finish(Ending("stopped with its pool", crashed=False))
+
+    def stop_frame(self) -> Frame | None:
+        """The stop frame to send the worker as it is ended, if the link can carry one."""
+        if self.connection.state in (LinkState.READY, LinkState.DRAINING, LinkState.ENDING):
+            return self.connection.send_stop()
+        return None
 
     # --- reading --------------------------------------------------------------------------
 
     async def read_step(self) -> None:
-        """Wait for bytes from the worker and act on every complete message in them.
+        """Wait for bytes from the worker and act on every event in them.
 
         Called by whichever task reads for the worker now (see `LiveWorker.reader`).
         """
-        # Straight on the fd, into the decoder's buffer (os.read would allocate a block of
-        # the full read size every time, and a large frame would be copied chunk by chunk).
-        # When nothing is there yet, let the other tasks run once and look again before
-        # parking on the fd: they write the next calls meanwhile, the worker often answers,
-        # and a read then costs no trip through epoll. (This runs once per result, so it is
-        # written flat.)
-        fd, decoder, live = self._fd, self.decoder, self.live
+        # Straight on the fd, into the connection's buffer (os.read would allocate a block
+        # of the full read size every time, and a large frame would be copied chunk by
+        # chunk). When nothing is there yet, let the other tasks run once and look again
+        # before parking on the fd: they write the next calls meanwhile, the worker often
+        # answers, and a read then costs no trip through epoll. (This runs once per
+        # result, so it is written flat.)
+        fd, connection, live = self._fd, self.connection, self.live
         try:
             try:
-                size = os.readv(fd, [decoder.get_buffer()])
+                size = os.readv(fd, [connection.get_buffer()])
             except BlockingIOError:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 if not live.alive:
                     return  # it ended meanwhile: its fd may be closed, even reused
                 try:
-                    size = os.readv(fd, [decoder.get_buffer()])
+                    size = os.readv(fd, [connection.get_buffer()])
                 except BlockingIOError:
                     await trio.lowlevel.wait_readable(fd)
-                    size = os.readv(fd, [decoder.get_buffer()])
+                    size = os.readv(fd, [connection.get_buffer()])
         except BlockingIOError:
             return  # woken without data (it happens); the caller simply reads again
         except (OSError, trio.ClosedResourceError):
@@ -132,20 +156,19 @@ class Serving:
         if not size:
             self.finish(Ending("", crashed=True))  # it ended: its exit status says how
             return
-        views: list[ViewRequest] | None = None
-        try:
-            for message in decoder.buffer_updated(size):
-                if type(message) is Result:
-                    self._finished(message.call_id).resolve(message.results)
-                elif type(message) is ViewRequest:
-                    if views is None:
-                        views = []
-                    views.append(message)
-                else:
-                    self._handle(message)
-        except ProtocolError as error:
-            self.finish(Ending(f"sent a malformed frame ({error})", crashed=True))
-            return
+        views: list[ViewAsked] | None = None
+        for event in connection.buffer_updated(size):
+            if type(event) is CallDone:
+                self._settled(event.call_id).resolve(event.results)
+            elif type(event) is ViewAsked:
+                if views is None:
+                    views = []
+                views.append(event)
+            elif type(event) is ProtocolViolation:
+                self.finish(Ending(f"sent a malformed frame ({event.error})", crashed=True))
+                return
+            else:
+                self._handle(event)
         if views is not None:
             for request in views:
                 # Answered right here: the worker waits for the reply and can send nothing
@@ -153,58 +176,45 @@ class Serving:
                 await self._answer_view(request)
         if live.results_since_rss_check >= _RSS_CHECK_EVERY:
             self._check_memory()
-        if live.draining is not None and not live.outstanding:
-            self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
+        if connection.drained:
+            self._recycle()
         self.state.capacity_freed()
 
-    def _handle(self, message: Decoded) -> None:
-        kind = type(message)
-        if kind is Result:
-            self._finished(message.call_id).resolve(message.results)  # type: ignore[union-attr]
-        elif kind is Error:
-            assert isinstance(message, Error)
-            pending = self._finished(message.call_id)
-            pending.fail(
-                WorkerError(
-                    pending.target,
-                    message.type_name,
-                    message.message,
-                    message.traceback,
-                    self.live.where,
-                )
+    def _handle(self, event: object) -> None:
+        kind = type(event)
+        if kind is CallDone:
+            assert isinstance(event, CallDone)
+            self._settled(event.call_id).resolve(event.results)
+        elif kind is CallStarted:
+            assert isinstance(event, CallStarted)
+            self.state.call_started(self.live.outstanding[event.call_id], event.deadline)
+        elif kind is CallFailed:
+            assert isinstance(event, CallFailed)
+            pending = self._settled(event.call_id)
+            error = WorkerError(
+                pending.target, event.type_name, event.message, event.traceback, self.live.where
             )
-        elif kind is Pong:
-            if message.nonce == self._awaited_nonce:  # type: ignore[union-attr]
-                self._pong.set()
-        elif kind is Malformed:
-            assert isinstance(message, Malformed)
-            if message.refused and message.kind in (Result, Error):
-                # A sound frame holding a value the parent will not decode (a pickle where
-                # pickle is off): nothing of it was decoded, so that call alone fails.
-                pending = self._finished(message.call_id)
-                pending.fail(
-                    PayloadError(
-                        f"the result of {pending.target} from {self.live.where} was "
-                        f"refused: {message.problem}"
-                    )
-                )
-            else:
-                # Our child never sends a malformed message: whatever is on the other end
-                # cannot be trusted.
-                raise ProtocolError(message.problem)
-        else:
-            raise ProtocolError(f"unexpected {kind.__name__} from a worker")
+            pending.fail(error)
+        elif kind is CallUnreadable:
+            assert isinstance(event, CallUnreadable)
+            pending = self._settled(event.call_id)
+            text = f"the result of {pending.target} from {self.live.where} was refused"
+            pending.fail(PayloadError(f"{text}: {event.problem}"))
+        elif kind is PongReceived:
+            self._pong.set()
+        # What else a worker may send (a view request) is acted on by the reader.
 
-    def _finished(self, call_id: int) -> PendingCall:
+    def _settled(self, call_id: int) -> PendingCall:
         live = self.live
-        pending = live.finish(call_id)
-        if pending is None:
-            raise ProtocolError(f"a reply to call {call_id}, which is not in flight")
-        live.calls_done += 1
+        pending = live.settle(call_id)
         live.results_since_rss_check += 1
         if self._max_calls is not None and live.calls_done >= self._max_calls:
-            live.draining = live.draining or "max_calls"
+            self.connection.drain("max_calls")
         return pending
+
+    def _recycle(self) -> None:
+        reason = self.connection.draining
+        self.finish(Ending(f"recycled ({reason})", False, reason))
 
     async def _read_unattended(self) -> None:
         """Read while calls are in flight that no caller waits for (they gave up)."""
@@ -223,13 +233,14 @@ class Serving:
 
     async def drain_after_exit(self) -> None:
         """Deliver results the worker wrote just before it ended (the pipe holds them)."""
+        connection = self.connection
         with trio.move_on_after(_DRAIN_SECONDS):
             try:
                 while chunk := await self.process.reader.receive_some(READ_SIZE):
-                    self.decoder.feed(chunk)
-                    for message in self.decoder.messages():
-                        if type(message) in (Result, Error):
-                            self._handle(message)
+                    connection.receive_data(chunk)
+                    while (event := connection.next_event()) is not None:
+                        if type(event) in (CallDone, CallFailed, CallUnreadable):
+                            self._handle(event)
             except (ProtocolError, trio.ClosedResourceError, trio.BusyResourceError):
                 pass
 
@@ -245,11 +256,11 @@ class Serving:
         interval, timeout = settings.heartbeat_interval, settings.heartbeat_timeout
         calls_seen = -1
         stopped_since: float | None = None
-        for nonce in itertools.count(1):
+        while True:
             await trio.sleep(interval)
             self._check_memory()
-            if live.draining is not None and not live.outstanding:
-                self.finish(Ending(f"recycled ({live.draining})", False, live.draining))
+            if self.connection.drained:
+                self._recycle()
             if live.outstanding or live.calls_done != calls_seen:
                 calls_seen = live.calls_done
                 # Busy lately: the running call's timeout watches it, but a worker frozen
@@ -263,8 +274,7 @@ class Serving:
                     self.finish(Ending(reason, True))
                 continue
             self._pong = pong = trio.Event()
-            self._awaited_nonce = nonce
-            self.process.writer.write(encode(Ping(nonce)))
+            self.process.writer.write(self.connection.send_ping())
             with trio.move_on_after(timeout):
                 # Stop once it has ended: a read of a dead worker's pipe returns at once,
                 # without a checkpoint, so this loop would never give way again.
@@ -284,10 +294,9 @@ class Serving:
     async def _age_limit(self, max_age: float) -> None:
         live = self.live
         await trio.sleep_until(live.started_at + max_age)
-        if live.draining is None:
-            live.draining = "max_age"
-        if not live.outstanding:
-            self.finish(Ending("recycled (max_age)", False, "max_age"))
+        self.connection.drain("max_age")
+        if self.connection.drained:
+            self._recycle()
 
     def _check_memory(self) -> None:
         live = self.live
@@ -297,27 +306,26 @@ class Serving:
             return
         rss = resident_megabytes(self.process.pid)
         if rss is not None and rss > limit:
-            live.draining = "max_rss"
+            self.connection.drain("max_rss")
 
     # --- views ----------------------------------------------------------------------------
 
-    async def _answer_view(self, request: ViewRequest) -> None:
+    async def _answer_view(self, request: ViewAsked) -> None:
         pending = self.live.outstanding.get(request.call_id)
         session_id = pending.session_id if pending is not None else None
         resolver = self.state.resolve_view
+        connection, request_id = self.connection, request.request_id
         try:
             if resolver is None:
                 raise LookupError(f"no view named {request.name!r}: no store views are registered")
             value = await resolver(request.name, request.params, session_id)
-            settings = self.state.settings
-            reply = ViewReply(request.request_id, value)
-            frame = encode(reply, settings.max_frame, allow_pickle=settings.allow_pickle)
+            frame = connection.send_view_reply(request_id, value)
         except Exception as exc:
-            frame = encode(ViewReply(request.request_id, None, type(exc).__name__, str(exc)))
+            frame = connection.send_view_error(request_id, type(exc).__name__, str(exc))
         except BaseException:
             # Cancelled while answering: the worker must not wait for a reply forever.
-            stopped = ViewReply(request.request_id, None, "Cancelled", "the caller gave up")
-            self.process.writer.write(encode(stopped))
+            stopped = connection.send_view_error(request_id, "Cancelled", "the caller gave up")
+            self.process.writer.write(stopped)
             raise
         self.process.writer.write(frame)
 

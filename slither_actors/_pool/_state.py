@@ -81,7 +81,7 @@ class PoolState:
             raise PoolClosed(self.name)
         worker = self._pick(pending.session_id)
         if worker is not None:
-            worker.submit(pending)
+            self.submit(worker, pending)
             return
         if not accepted and len(self.waiting) >= self.settings.queue_limit:
             telemetry.execute(
@@ -165,17 +165,24 @@ class PoolState:
                 continue
             if worker is not None:
                 self.waiting.remove(pending)
-                worker.submit(pending)
+                self.submit(worker, pending)
                 pending.wake()  # its caller may now read the worker's pipe itself
             elif pending.session_id is None:
                 return  # no worker has room at all; strict calls behind may still fit
 
     # --- time ---------------------------------------------------------------------------
 
-    def call_started(self, pending: PendingCall) -> None:
-        """``pending`` has begun to run in its worker: its run timeout counts from now."""
+    def submit(self, worker: LiveWorker, pending: PendingCall) -> None:
+        """Write ``pending`` to ``worker``; if it runs at once, its run timeout counts."""
+        if worker.submit(pending):
+            deadline = worker.connection.deadline
+            assert deadline is not None
+            self.call_started(pending, deadline)
+
+    def call_started(self, pending: PendingCall, deadline: float) -> None:
+        """``pending`` has begun to run in its worker: it must answer by ``deadline``."""
         pending.running = True
-        self.run_deadlines.add(pending, self.clock() + pending.timeout)
+        self.run_deadlines.add(pending, deadline)
 
     def call_submitted(self, pending: PendingCall) -> None:
         """``pending`` has entered the pool: its queue timeout, if any, counts from now."""
@@ -186,11 +193,15 @@ class PoolState:
         """``pending`` ran over its timeout: its worker, stuck in it, is replaced (and the
         caller reading that worker's pipe wakes when the process ends). It fails, unless
         its caller was answered already (it had timed out in the queue)."""
-        pending.running = False
         worker = pending.worker
         assert worker is not None  # only a call in a worker runs
+        expired = worker.connection.expire_overdue(self.clock())
+        if expired is None:
+            return  # it moved to another worker, where it runs on a later deadline
+        pending = worker.settle(expired.call_id)  # the worker's running call, overdue
         if worker.alive:
-            worker.replace(f"was replaced after {pending.target} ran over {pending.timeout:g}s")
+            reason = f"was replaced after {pending.target} ran over {pending.timeout:g}s"
+            worker.driver.replace(reason)
         text = (
             f"call to {pending.target} got no result within {pending.timeout:g}s "
             f"of starting to run ({worker.where})"
@@ -228,7 +239,6 @@ class PoolState:
     # --- workers coming and going ---------------------------------------------------------
 
     def worker_ready(self, worker: LiveWorker) -> None:
-        worker.started = self.call_started
         self.starts[worker.worker_id] += 1
         self.workers[worker.worker_id] = worker
         self._changed()
@@ -242,13 +252,11 @@ class PoolState:
         worker.alive = False
         if self.workers.get(worker.worker_id) is worker:
             del self.workers[worker.worker_id]
-        calls = list(worker.outstanding.values())
-        worker.outstanding.clear()
-        for index, pending in enumerate(calls):
-            pending.running = False
+        for lost in worker.connection.connection_lost():
+            pending = worker.settle(lost.call_id)
             if pending.settled:
                 continue  # it timed out already
-            if index == 0 or pending.pinned:
+            if lost.started or pending.pinned:
                 pending.fail(head_error(pending))
             elif self.closed:
                 pending.fail(PoolClosed(self.name))
@@ -280,7 +288,7 @@ class PoolState:
         while self.waiting:
             self.waiting.popleft().fail(PoolClosed(self.name))
         for worker in list(self.workers.values()):
-            worker.stop()
+            worker.driver.stop()
 
 
 def _is_running(pending: PendingCall) -> bool:

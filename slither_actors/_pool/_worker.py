@@ -17,12 +17,14 @@ import trio
 
 from slither_actors import telemetry
 from slither_actors._core import Actor
+from slither_actors._pool._connection import ParentConnection
+from slither_actors._pool._events import ProtocolViolation, StartFailed, WorkerReady
 from slither_actors._pool._live import LiveWorker, PendingCall
 from slither_actors._pool._process import WorkerProcess, describe_exit, spawn
 from slither_actors._pool._serving import Ending, Serving
 from slither_actors._pool._state import PoolState
-from slither_actors._pool.protocol import PROTOCOL_VERSION, READ_SIZE, Error, FrameDecoder, Hello
-from slither_actors.errors import PoolClosed, ProtocolError, WorkerCrashed, WorkerStartFailed
+from slither_actors._pool.protocol import READ_SIZE
+from slither_actors.errors import PoolClosed, WorkerCrashed, WorkerStartFailed
 
 __all__ = ["WorkerActor"]
 
@@ -60,7 +62,9 @@ class WorkerActor(Actor):
         started = trio.current_time()
         serving: Serving | None = None
         start_failure: tuple[str, str] | None = None
-        decoder = FrameDecoder(settings.max_frame, allow_pickle=settings.allow_pickle)
+        connection = ParentConnection(
+            settings.max_frame, allow_pickle=settings.allow_pickle, clock=self.state.clock
+        )
         try:
             async with trio.open_nursery() as output:
                 output.start_soon(process.log_output, process.process.stdout, logging.INFO)
@@ -68,11 +72,12 @@ class WorkerActor(Actor):
                 try:
                     async with trio.open_nursery() as writing:
                         writing.start_soon(process.writer.flush_forever)
-                        start_failure = await self._await_hello(process, decoder)
+                        start_failure = await self._await_hello(process, connection)
                         if start_failure is None:
-                            live = self._make_live(process, started)
-                            self._emit_ready(live, trio.current_time() - started, previous)
-                            serving = Serving(self.state, live, process, decoder)
+                            serving = Serving(
+                                self.state, process, connection, self.worker_id, started
+                            )
+                            self._emit_ready(serving.live, trio.current_time() - started, previous)
                             await serving.run()
                         writing.cancel_scope.cancel()
                 finally:
@@ -81,9 +86,9 @@ class WorkerActor(Actor):
                         serving.live.alive = False  # no new calls while it stops
                     # A worker that has not said hello is still importing: it would read a
                     # stop frame only once done, so it gets a signal at once instead.
+                    graceful = ending is None or (ending.graceful and not ending.crashed)
                     await process.stop(
-                        send_stop=serving is not None
-                        and (ending is None or (ending.graceful and not ending.crashed)),
+                        stop_frame=serving.stop_frame() if serving and graceful else None,
                         stop_grace=settings.stop_grace,
                         kill_grace=settings.kill_grace,
                     )
@@ -128,7 +133,7 @@ class WorkerActor(Actor):
         return process
 
     async def _await_hello(
-        self, process: WorkerProcess, decoder: FrameDecoder
+        self, process: WorkerProcess, connection: ParentConnection
     ) -> tuple[str, str] | None:
         """None once the worker says hello, else what went wrong and the details."""
         timeout = self.state.settings.startup_timeout
@@ -137,37 +142,19 @@ class WorkerActor(Actor):
                 chunk = await process.reader.receive_some(READ_SIZE)
                 if not chunk:
                     return "it closed its pipe before saying hello", ""
-                decoder.feed(chunk)
-                try:
-                    for message in decoder.messages():
-                        if type(message) is Hello:
-                            if message.version != PROTOCOL_VERSION:
-                                return (
-                                    f"it speaks protocol version {message.version}; this "
-                                    f"parent speaks version {PROTOCOL_VERSION}",
-                                    "",
-                                )
-                            return None
-                        if type(message) is Error:
-                            # It reported why it cannot start and exits by itself: let it,
-                            # so the error tells its own exit, not the signal we would send.
-                            with trio.move_on_after(self.state.settings.stop_grace):
-                                await process.process.wait()
-                            return message.message, message.traceback
-                        return f"it sent {type(message).__name__} before hello", ""
-                except ProtocolError as error:
-                    return f"it sent a malformed frame: {error}", ""
+                connection.receive_data(chunk)
+                while (event := connection.next_event()) is not None:
+                    if type(event) is WorkerReady:
+                        return None
+                    if type(event) is StartFailed:
+                        # It reported why it cannot start and exits by itself: let it,
+                        # so the error tells its own exit, not the signal we would send.
+                        with trio.move_on_after(self.state.settings.stop_grace):
+                            await process.process.wait()
+                        return event.message, event.traceback
+                    assert type(event) is ProtocolViolation
+                    return f"it broke the protocol before saying hello: {event.error}", ""
         return f"it did not say hello within {timeout:g}s", ""
-
-    def _make_live(self, process: WorkerProcess, started: float) -> LiveWorker:
-        return LiveWorker(
-            worker_id=self.worker_id,
-            pid=process.pid,
-            where=process.where,
-            write=process.writer.write,
-            capacity=self.state.settings.calls_per_worker,
-            started_at=started,
-        )
 
     # --- reporting ------------------------------------------------------------------------
 

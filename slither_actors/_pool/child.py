@@ -17,7 +17,6 @@ import argparse
 import fcntl
 import importlib
 import io
-import itertools
 import os
 import select
 import signal
@@ -29,27 +28,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from slither_actors import worker as worker_api
+from slither_actors._pool._child_connection import ChildConnection
+from slither_actors._pool._events import (
+    CallReceived,
+    CallUnreadable,
+    PingReceived,
+    ProtocolViolation,
+    StopReceived,
+)
 from slither_actors._pool.protocol import (
     DEFAULT_MAX_FRAME,
-    Call,
-    Decoded,
-    Error,
     Frame,
-    FrameDecoder,
-    Hello,
     Malformed,
-    Message,
     PayloadError,
-    Ping,
-    Pong,
-    ProtocolError,
-    Stop,
     ViewReply,
-    ViewRequest,
-    encode,
-    encode_result,
 )
-from slither_actors.errors import ParentGone, ResultError
+from slither_actors.errors import ParentGone, RemoteProtocolError, ResultError
 
 # Exit status when the parent has gone away: nobody reads it, but it is distinct in tests.
 PARENT_GONE_EXIT = 70
@@ -57,8 +51,12 @@ PARENT_GONE_EXIT = 70
 _TEXT_LIMIT = 64 * 1024
 
 
-class ChildConnection:
-    """This process's end of the protocol: reads calls, runs them, writes results."""
+class ChildLoop:
+    """This process's side of the link: reads calls, runs them, writes their answers.
+
+    What the protocol allows and expects is decided by its `ChildConnection`; this class
+    only moves bytes between it and the pipes, and runs user code.
+    """
 
     def __init__(
         self, worker_id: int, reader: int, writer: int, max_frame: int, allow_pickle: bool = False
@@ -66,39 +64,39 @@ class ChildConnection:
         self.worker_id = worker_id
         self._reader = reader
         self._writer = writer
-        self._max_frame = max_frame
-        self._allow_pickle = allow_pickle
-        self._decoder = FrameDecoder(max_frame, allow_pickle=allow_pickle)
-        self._pending: deque[Decoded] = deque()
-        self._current: Call | None = None
+        self.connection = ChildConnection(max_frame, allow_pickle=allow_pickle)
+        self._events: deque[Any] = deque()
+        self._current: CallReceived | None = None
         self._functions: dict[tuple[bool, str], Callable[[list[Any]], Any]] = {}
-        self._request_ids = itertools.count(1)
 
     # --- the loop -------------------------------------------------------------------------
 
     def serve(self) -> None:
-        """Handle messages until the parent says stop or goes away (`ParentGone`)."""
+        """Handle events until the parent says stop or goes away (`ParentGone`)."""
+        connection = self.connection
         while True:
-            message = self._next_message()
-            if type(message) is Call:
-                self._run(message)
-            elif type(message) is Ping:
-                self.send(Pong(message.nonce))
-            elif type(message) is Stop:
+            event = self._next_event()
+            kind = type(event)
+            if kind is CallReceived:
+                self._run(event)
+            elif kind is PingReceived:
+                self._write(connection.send_pong(event.nonce))
+            elif kind is StopReceived:
                 return
-            elif type(message) is Malformed and message.kind is Call:
+            elif kind is CallUnreadable:
                 # The frame was sound, only this call is bad: answer it, serve the rest.
                 error: Exception
-                if message.refused:
-                    text = f"the worker cannot decode this call's payloads: {message.problem}"
+                if event.refused:
+                    text = f"the worker cannot decode this call's payloads: {event.problem}"
                     error = PayloadError(text)
                 else:
-                    error = ProtocolError(f"the worker received a {message.problem}")
-                self._write(self._error_frame(message.call_id, error))
+                    error = RemoteProtocolError(f"the worker received a {event.problem}")
+                self._write(self._error_frame(event.call_id, error))
             else:
-                raise ProtocolError(f"unexpected {type(message).__name__} from the parent")
+                assert kind is ProtocolViolation
+                raise event.error
 
-    def _run(self, call: Call) -> None:
+    def _run(self, call: CallReceived) -> None:
         self._current = call
         try:
             function = self._resolve(call)
@@ -112,7 +110,7 @@ class ChildConnection:
                 raise ResultError(
                     f"returned {len(results)} results for a batch of {len(call.payloads)}"
                 )
-            frame = encode_result(call.call_id, results, self._max_frame, self._allow_pickle)
+            frame = self.connection.send_result(call.call_id, results)
         except (ParentGone, BrokenPipeError):
             raise  # the parent has gone: nobody is left to answer
         except BaseException as exc:
@@ -123,7 +121,7 @@ class ChildConnection:
             self._current = None
         self._write(frame)
 
-    def _resolve(self, call: Call) -> Callable[[list[Any]], Any]:
+    def _resolve(self, call: CallReceived) -> Callable[[list[Any]], Any]:
         key = (call.tool, call.target)
         function = self._functions.get(key)
         if function is not None:
@@ -149,8 +147,7 @@ class ChildConnection:
     def _error_frame(self, call_id: int, exc: BaseException) -> Frame:
         message = str(exc)[:_TEXT_LIMIT]
         text = "".join(traceback.format_exception(exc))[-_TEXT_LIMIT:]
-        error = Error(call_id, type(exc).__name__, message, text)
-        return encode(error, self._max_frame, allow_pickle=self._allow_pickle)
+        return self.connection.send_error(call_id, type(exc).__name__, message, text)
 
     # --- views ----------------------------------------------------------------------------
 
@@ -160,37 +157,38 @@ class ChildConnection:
 
     def call_view(self, name: str, params: dict[str, Any]) -> Any:
         """Ask the parent for view ``name`` and wait for its reply."""
-        call = self._current
-        if call is None:
+        if self._current is None:
             raise RuntimeError("call_view() can only be used while the worker handles a call")
-        request_id = next(self._request_ids)
+        connection = self.connection
         try:
-            self.send(ViewRequest(request_id, call.call_id, name, params))
+            _, frame = connection.send_view_request(name, params)
         except PayloadError as exc:
             raise worker_api.ViewError(name, "PayloadError", str(exc)) from None
-        while True:
-            for index, message in enumerate(self._pending):
-                if type(message) is ViewReply and message.request_id == request_id:
-                    del self._pending[index]
-                    if message.error_type is not None:
-                        raise worker_api.ViewError(name, message.error_type, message.error_message)
-                    return message.value
-                if (
-                    type(message) is Malformed
-                    and message.kind is ViewReply
-                    and message.call_id == request_id
-                ):
-                    # The reply holds a value this worker cannot decode (see Malformed).
-                    del self._pending[index]
-                    problem = f"the worker cannot decode the reply: {message.problem}"
-                    raise worker_api.ViewError(name, "PayloadError", problem)
+        self._write(frame)
+        while (reply := connection.take_view_reply()) is None:
             self._read_more()
+            if self._events and type(self._events[-1]) is ProtocolViolation:
+                raise self._events[-1].error
+        if type(reply) is Malformed:
+            # The reply holds a value this worker cannot decode (see Malformed).
+            problem = f"the worker cannot decode the reply: {reply.problem}"
+            raise worker_api.ViewError(name, "PayloadError", problem)
+        assert type(reply) is ViewReply
+        if reply.error_type is not None:
+            raise worker_api.ViewError(name, reply.error_type, reply.error_message)
+        return reply.value
 
     # --- bytes ----------------------------------------------------------------------------
 
-    def send(self, message: Message) -> None:
-        """Encode and write one message."""
-        self._write(encode(message, self._max_frame, allow_pickle=self._allow_pickle))
+    def send_hello(self) -> None:
+        """Tell the parent this worker is ready."""
+        self._write(self.connection.send_hello(os.getpid()))
+
+    def send_start_failure(self, exc: BaseException, what: str) -> None:
+        """Tell the parent this worker cannot start, and why."""
+        message = f"{what}: {exc}"[:_TEXT_LIMIT]
+        details = traceback.format_exc()[-_TEXT_LIMIT:]
+        self._write(self.connection.send_start_failure(type(exc).__name__, message, details))
 
     def _write(self, frame: Frame) -> None:
         parts: tuple[bytes | memoryview, ...] = (frame,) if isinstance(frame, bytes) else frame
@@ -201,19 +199,21 @@ class ChildConnection:
                 while view:
                     view = view[os.write(self._writer, view) :]
 
-    def _next_message(self) -> Decoded:
-        while not self._pending:
+    def _next_event(self) -> Any:
+        while not self._events:
             self._read_more()
-        return self._pending.popleft()
+        return self._events.popleft()
 
     def _read_more(self) -> None:
-        # Into the decoder's buffer: os.read would allocate (and shrink) a fresh block of the
-        # full size for every read, which costs more than a small frame's whole handling,
-        # and a large frame is read into its final place instead of copied chunk by chunk.
-        size = os.readv(self._reader, [self._decoder.get_buffer()])
+        # Into the connection's buffer: os.read would allocate (and shrink) a fresh block of
+        # the full size for every read, which costs more than a small frame's whole
+        # handling, and a large frame is read into its final place instead of copied chunk
+        # by chunk.
+        connection = self.connection
+        size = os.readv(self._reader, [connection.get_buffer()])
         if not size:
             raise ParentGone("the pipe from the parent reached end-of-file")
-        self._pending.extend(self._decoder.buffer_updated(size))
+        self._events.extend(connection.buffer_updated(size))
 
 
 def _exit_when_parent_goes(lifeline: int) -> None:
@@ -271,26 +271,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(line_buffering=True)  # prints reach the parent's log at once
 
-    connection = ChildConnection(
-        options.worker_id, reader, writer, options.max_frame, options.allow_pickle
-    )
-    worker_api._connection = connection
+    loop = ChildLoop(options.worker_id, reader, writer, options.max_frame, options.allow_pickle)
+    worker_api._connection = loop
     try:
         for module in options.preload:
             try:
                 importlib.import_module(module)
             except BaseException as exc:
-                connection.send(
-                    Error(
-                        0,
-                        type(exc).__name__,
-                        f"preload of {module!r} failed: {exc}"[:_TEXT_LIMIT],
-                        traceback.format_exc()[-_TEXT_LIMIT:],
-                    )
-                )
+                loop.send_start_failure(exc, f"preload of {module!r} failed")
                 return 1
-        connection.send(Hello(os.getpid()))
-        connection.serve()
+        loop.send_hello()
+        loop.serve()
     except (ParentGone, BrokenPipeError):
         return PARENT_GONE_EXIT
     return 0

@@ -56,7 +56,12 @@ from slither_actors._pool._messages import (
     ViewReply,
     ViewRequest,
 )
-from slither_actors.errors import PayloadError, ProtocolError
+from slither_actors.errors import (
+    LocalProtocolError,
+    PayloadError,
+    ProtocolError,
+    RemoteProtocolError,
+)
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
@@ -68,12 +73,14 @@ __all__ = [
     "Frame",
     "FrameDecoder",
     "Hello",
+    "LocalProtocolError",
     "Malformed",
     "Message",
     "PayloadError",
     "Ping",
     "Pong",
     "ProtocolError",
+    "RemoteProtocolError",
     "Result",
     "Stop",
     "ViewReply",
@@ -170,9 +177,9 @@ class FrameDecoder:
     copy it holds) until a small frame comes, so it is held only while large frames keep
     coming. Reusing it is safe: decoding copies out everything it builds.
 
-    A frame whose header announces more than ``max_frame`` bytes is a `ProtocolError` as
-    soon as the header is seen, before anything is allocated for it. Bytes that do not
-    decode to a known message raise `ProtocolError` too. After an error the stream cannot
+    A frame whose header announces more than ``max_frame`` bytes is a `RemoteProtocolError`
+    as soon as the header is seen, before anything is allocated for it. Bytes that do not
+    decode to a known message raise `RemoteProtocolError` too. After an error the stream cannot
     be trusted: the decoder refuses further input. ``allow_pickle`` decodes pickled values
     (which runs code from the peer); without it they are refused.
     """
@@ -186,7 +193,7 @@ class FrameDecoder:
         self._start = 0
         self._end = 0
         self._large: bytearray | None = None  # the last large frame's buffer, for the next
-        self._broken: ProtocolError | None = None
+        self._broken: RemoteProtocolError | None = None
 
     @property
     def pending(self) -> int:
@@ -253,9 +260,12 @@ class FrameDecoder:
         if len(buffer) - pending >= size:
             self._view[:pending] = buffer[start:end]  # the start of a frame, moved to the front
         else:
-            # Room for the whole frame being received, if its header is known; otherwise
-            # twice what is pending, so that feeding many small chunks stays linear.
-            capacity = max(pending + size, pending + self._missing(), 2 * pending, READ_SIZE)
+            # Room for the whole frame being received, if its header is known (never more
+            # than the frame limit plus this chunk); otherwise twice what is pending, so
+            # that feeding many small chunks without parsing stays linear.
+            missing = self._missing()
+            grown = pending + missing if missing else 2 * pending
+            capacity = max(pending + size, grown, READ_SIZE)
             large = self._large
             if large is None or large is buffer or len(large) < capacity:
                 large = self._large = bytearray(capacity)
@@ -274,7 +284,7 @@ class FrameDecoder:
             while end - start >= _HEADER_SIZE:
                 (size,) = _HEADER.unpack_from(buffer, start)
                 if size > self.max_frame:
-                    raise ProtocolError(
+                    raise RemoteProtocolError(
                         f"frame of {size:,} bytes announced; the limit is {self.max_frame:,}"
                     )
                 stop = start + _HEADER_SIZE + size
@@ -283,7 +293,7 @@ class FrameDecoder:
                 # Decoded where it lies: msgpack copies out only what it builds.
                 decoded.append(_decode(view[start + _HEADER_SIZE : stop], self._codec))
                 start = stop
-        except ProtocolError as error:
+        except RemoteProtocolError as error:
             self._broken = error
             raise
         if start == end:
@@ -299,7 +309,7 @@ class FrameDecoder:
 def decode_body(body: bytes | memoryview, *, allow_pickle: bool = False) -> Decoded:
     """The message in one frame body: `Malformed` for a bad call, result or error that names
     its call id (or a reply holding a value this side refuses, naming its request id),
-    `ProtocolError` for anything else that is not a valid message."""
+    `RemoteProtocolError` for anything else that is not a valid message."""
     return _decode(body, codec_for(allow_pickle))
 
 
@@ -313,7 +323,8 @@ def _decode(body: bytes | memoryview, codec: Codec) -> Decoded:
         # time in UTC falls outside years 1 to 9999 (a year-1 datetime at +05:00, say).
         return _refused(body, f"it holds a datetime out of range in UTC ({exc})")
     except Exception as exc:
-        raise ProtocolError(f"frame body is not msgpack: {type(exc).__name__}: {exc}") from None
+        problem = f"frame body is not msgpack: {type(exc).__name__}: {exc}"
+        raise RemoteProtocolError(problem) from None
     if (
         type(decoded) is list
         and len(decoded) == 3
@@ -334,10 +345,10 @@ def _decode(body: bytes | memoryview, codec: Codec) -> Decoded:
     ):
         return Call(*decoded[1:])  # the worker's most common message
     if not isinstance(decoded, list) or not decoded or type(decoded[0]) is not int:
-        raise ProtocolError(f"frame body is not a message: {_preview(decoded)}")
+        raise RemoteProtocolError(f"frame body is not a message: {_preview(decoded)}")
     shape = SHAPES.get(decoded[0])
     if shape is None:
-        raise ProtocolError(f"unknown message kind {decoded[0]}")
+        raise RemoteProtocolError(f"unknown message kind {decoded[0]}")
     cls, field_types = shape
     fields = decoded[1:]
     if len(fields) != len(field_types) or not all(
@@ -346,7 +357,7 @@ def _decode(body: bytes | memoryview, codec: Codec) -> Decoded:
         problem = f"malformed {cls.__name__} message: {_preview(decoded)}"
         if cls in _ATTRIBUTABLE and fields and type(fields[0]) is int:
             return Malformed(cls, fields[0], problem)
-        raise ProtocolError(problem)
+        raise RemoteProtocolError(problem)
     message: Message = cls(*fields)
     return message
 
@@ -359,17 +370,17 @@ _REFUSABLE = (*_ATTRIBUTABLE, ViewReply)
 
 def _refused(body: bytes | memoryview, reason: str) -> Malformed:
     """`Malformed` for a sound frame holding a value this side will not decode (``reason``
-    says which), if its message names its call (or request); else `ProtocolError`."""
+    says which), if its message names its call (or request); else `RemoteProtocolError`."""
     head = msgpack.Unpacker(raw=False)
     head.feed(bytes(body[:32]))  # the array header, the kind and the first field fit in 32
     try:
         kind = head.unpack() if head.read_array_header() >= 2 else None
         first = head.unpack()
     except Exception:
-        raise ProtocolError(f"a frame that does not decode: {reason}") from None
+        raise RemoteProtocolError(f"a frame that does not decode: {reason}") from None
     shape = SHAPES.get(kind) if type(kind) is int else None
     if shape is None or shape[0] not in _REFUSABLE or type(first) is not int:
-        raise ProtocolError(f"a frame that does not decode: {reason}")
+        raise RemoteProtocolError(f"a frame that does not decode: {reason}")
     return Malformed(shape[0], first, reason, refused=True)
 
 

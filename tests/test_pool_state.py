@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 import slither_actors as sa
 from slither_actors._pool._connection import ParentConnection
 from slither_actors._pool._deadlines import Deadlines
-from slither_actors._pool._events import CallDone, CallStarted, WorkerReady
+from slither_actors._pool._events import CallDone, WorkerReady
 from slither_actors._pool._live import LiveWorker, PendingCall
 from slither_actors._pool._state import PoolState
 from slither_actors._pool.protocol import Hello, encode, encode_result
@@ -81,12 +81,11 @@ def answer(state: PoolState, worker: LiveWorker, call_id: int) -> None:
     assert isinstance(frame, bytes)
     worker.connection.receive_data(frame)
     while (event := worker.connection.next_event()) is not None:
-        if type(event) is CallDone:
-            worker.settle(event.call_id).resolve(event.results)
-        elif type(event) is CallStarted:
-            state.call_started(worker.outstanding[event.call_id], event.deadline)
-        else:
-            raise AssertionError(event)
+        assert type(event) is CallDone, event
+        worker.settle(event.call_id).resolve(event.results)
+    running = worker.connection.running
+    if running is not None and not worker.outstanding[running].running:
+        state.call_started(worker.outstanding[running], worker.connection.deadline or 0.0)
 
 
 async def test_deadlines_expire_only_unsettled_calls_on_time(

@@ -30,11 +30,9 @@ from collections.abc import Callable
 from typing import Any
 
 from slither_actors._pool._events import (
-    CallDone,
     CallExpired,
     CallFailed,
     CallLost,
-    CallStarted,
     CallUnreadable,
     ParentEvent,
     PongReceived,
@@ -92,16 +90,17 @@ class Connection:
         self.violation: RemoteProtocolError | None = None
         self._decoder = FrameDecoder(max_frame, allow_pickle=allow_pickle)
         self._queued: deque[Any] = deque()
+        # Where the next bytes from the peer go: write up to its length at its start, then
+        # call `buffer_updated` with the count. Once the peer has broken the protocol it
+        # raises `RemoteProtocolError`, once it has gone `LocalProtocolError`. (The
+        # decoder's own method while the link is open: a read costs no extra call.)
+        self.get_buffer: Callable[[], memoryview] = self._decoder.get_buffer
 
     # --- bytes in -------------------------------------------------------------------------
 
-    def get_buffer(self) -> memoryview:
-        """Where the next bytes from the peer go: write up to its length at its start, then
-        call `buffer_updated` with the count. Raises `RemoteProtocolError` once the peer has
-        broken the protocol, `LocalProtocolError` once it is known to have gone."""
-        if self.state not in _OPEN:
-            self._refuse_bytes()
-        return self._decoder.get_buffer()
+    def _refusing_buffer(self) -> memoryview:
+        self._refuse_bytes()
+        raise AssertionError("unreachable")
 
     def buffer_updated(self, size: int) -> list[Any]:
         """``size`` bytes were written at the start of the last `get_buffer`: the events
@@ -143,7 +142,13 @@ class Connection:
     def _violated(self, error: RemoteProtocolError) -> ProtocolViolation:
         self.state = LinkState.BROKEN
         self.violation = error
+        self.get_buffer = self._refusing_buffer
         return ProtocolViolation(error)
+
+    def _closed(self) -> None:
+        if self.state is not LinkState.BROKEN:
+            self.state = LinkState.CLOSED
+        self.get_buffer = self._refusing_buffer
 
     def _handle(self, messages: list[Decoded]) -> list[Any]:
         raise NotImplementedError
@@ -298,22 +303,35 @@ class ParentConnection(Connection):
             lost[0].started = True
         self._calls.clear()
         self.running = self.deadline = None
-        self.state = LinkState.CLOSED
+        self._closed()
         return lost
 
     # --- events ---------------------------------------------------------------------------
 
-    def _handle(self, messages: list[Decoded]) -> list[Any]:
+    def buffer_updated(self, size: int) -> list[Any]:
+        """``size`` bytes were written at the start of the last `get_buffer`: the events
+        of the frames they complete, in order (a `ProtocolViolation` ends the list).
+        Afterwards `running` and `deadline` say which call the worker runs now, if any."""
+        try:
+            messages = self._decoder.buffer_updated(size)
+        except RemoteProtocolError as error:
+            return [self._violated(error)]
         events: list[ParentEvent] = []
         append = events.append
+        calls = self._calls
         for message in messages:
             kind = type(message)
             try:
                 if kind is Result:
                     call_id = message.call_id  # type: ignore[union-attr]
-                    if self._answered(call_id):
-                        append(CallDone(call_id, message.results))  # type: ignore[union-attr]
-                        self._start_next(append)
+                    if call_id == self.running:  # the usual case, written flat
+                        del calls[call_id]
+                        self.calls_done += 1
+                        append(message)  # type: ignore[arg-type]  # a Result is its CallDone
+                        self._start_next()
+                    elif self._answered(call_id):
+                        append(message)  # type: ignore[arg-type]
+                        self._start_next()
                 elif kind is Error:
                     self._error(message, append)  # type: ignore[arg-type]
                 elif kind is ViewRequest:
@@ -344,19 +362,19 @@ class ParentConnection(Connection):
             if call_id not in calls:
                 raise RemoteProtocolError(f"a reply to call {call_id}, which is not in flight")
             # The oldest call, answered though its clock never started: the link is ending.
-        else:
-            self.running = self.deadline = None
         del calls[call_id]
         self.calls_done += 1
         return True
 
-    def _start_next(self, append: Callable[[Any], None]) -> None:
+    def _start_next(self) -> None:
+        """The worker takes the next call written, if any, unless the link is ending."""
         calls = self._calls
-        if calls and self.state in _CALLS_FLOW:
+        if calls and (self.state is LinkState.READY or self.state is LinkState.DRAINING):
             call_id = next(iter(calls))
             self.running = call_id
-            self.deadline = deadline = self.clock() + calls[call_id]
-            append(CallStarted(call_id, deadline))
+            self.deadline = self.clock() + calls[call_id]
+        else:
+            self.running = self.deadline = None
 
     def _error(self, message: Error, append: Callable[[Any], None]) -> None:
         if message.call_id == 0 and self.state is LinkState.STARTING:
@@ -368,7 +386,7 @@ class ParentConnection(Connection):
             append(
                 CallFailed(message.call_id, message.type_name, message.message, message.traceback)
             )
-            self._start_next(append)
+            self._start_next()
 
     def _malformed(self, message: Malformed, append: Callable[[Any], None]) -> None:
         # A sound frame holding a value the parent will not decode (a pickle where pickle
@@ -379,7 +397,7 @@ class ParentConnection(Connection):
         self._after_hello("a result")
         if self._answered(message.call_id):
             append(CallUnreadable(message.call_id, message.problem))
-            self._start_next(append)
+            self._start_next()
 
     def _view_asked(self, message: ViewRequest) -> ViewAsked:
         self._after_hello("a view request")

@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from slither_actors._pool._messages import Result
 from slither_actors.errors import RemoteProtocolError
 
 __all__ = [
@@ -24,7 +25,6 @@ __all__ = [
     "CallFailed",
     "CallLost",
     "CallReceived",
-    "CallStarted",
     "CallUnreadable",
     "ChildEvent",
     "ParentEvent",
@@ -56,12 +56,9 @@ class StartFailed:
     traceback: str
 
 
-@attrs.define(slots=True)
-class CallDone:
-    """Call ``call_id`` returned ``results``, one per payload."""
-
-    call_id: int
-    results: list[Any]
+# A `Result` message is itself the event that its call is done (``call_id``, ``results``):
+# one is decoded for every call, and a second object per call would only copy it.
+CallDone = Result
 
 
 @attrs.define(slots=True)
@@ -104,14 +101,6 @@ class CallLost:
 
     call_id: int
     started: bool
-
-
-@attrs.define(slots=True)
-class CallStarted:
-    """Call ``call_id`` is the one the worker runs now: it must answer by ``deadline``."""
-
-    call_id: int
-    deadline: float
 
 
 @attrs.define(slots=True)
@@ -176,7 +165,6 @@ ParentEvent = (
     | CallDone
     | CallFailed
     | CallUnreadable
-    | CallStarted
     | ViewAsked
     | PongReceived
     | ProtocolViolation

@@ -14,7 +14,7 @@ import attrs
 import trio
 
 from slither_actors._core import Signal
-from slither_actors._pool._connection import ParentConnection
+from slither_actors._pool._connection import LinkState, ParentConnection
 from slither_actors._pool.protocol import Frame
 
 __all__ = ["LiveWorker", "PendingCall", "WorkerDriver", "wait_for"]
@@ -121,7 +121,9 @@ class LiveWorker:
     @property
     def has_capacity(self) -> bool:
         return (
-            self.alive and self.connection.accepting and len(self.outstanding) < self.capacity
+            self.alive
+            and self.connection.state is LinkState.READY
+            and len(self.outstanding) < self.capacity
         )
 
     @property
@@ -148,16 +150,6 @@ class LiveWorker:
         """True if the running call has no caller waiting for it (so nobody would read)."""
         head = next(iter(self.outstanding.values()), None)
         return head is not None and not head.attended
-
-    def submit(self, pending: PendingCall) -> bool:
-        """Write ``pending`` to this worker. True if it runs at once (the worker was idle):
-        its run deadline is then the connection's ``deadline``."""
-        call_id = pending.call_id
-        frame = self.connection.send_call(call_id, pending.frame, pending.timeout)
-        pending.worker = self
-        self.outstanding[call_id] = pending
-        self.write(frame)
-        return self.connection.running == call_id
 
     def settle(self, call_id: int) -> PendingCall:
         """The connection ended call ``call_id``: its `PendingCall`, taken out."""

@@ -16,7 +16,6 @@ from slither_actors._pool._connection import LinkState, ParentConnection
 from slither_actors._pool._events import (
     CallDone,
     CallFailed,
-    CallStarted,
     CallUnreadable,
     PongReceived,
     ProtocolViolation,
@@ -157,9 +156,15 @@ class Serving:
             self.finish(Ending("", crashed=True))  # it ended: its exit status says how
             return
         views: list[ViewAsked] | None = None
+        outstanding = live.outstanding
         for event in connection.buffer_updated(size):
             if type(event) is CallDone:
-                self._settled(event.call_id).resolve(event.results)
+                pending = outstanding.pop(event.call_id)
+                pending.running = False
+                live.results_since_rss_check += 1
+                if self._max_calls is not None and connection.calls_done >= self._max_calls:
+                    connection.drain("max_calls")
+                pending.resolve(event.results)
             elif type(event) is ViewAsked:
                 if views is None:
                     views = []
@@ -169,6 +174,13 @@ class Serving:
                 return
             else:
                 self._handle(event)
+        running = connection.running
+        if running is not None:
+            head = outstanding[running]
+            if not head.running:  # the next call has begun: its run timeout counts
+                deadline = connection.deadline
+                assert deadline is not None
+                self.state.call_started(head, deadline)
         if views is not None:
             for request in views:
                 # Answered right here: the worker waits for the reply and can send nothing
@@ -176,7 +188,7 @@ class Serving:
                 await self._answer_view(request)
         if live.results_since_rss_check >= _RSS_CHECK_EVERY:
             self._check_memory()
-        if connection.drained:
+        if connection.draining is not None and connection.drained:
             self._recycle()
         self.state.capacity_freed()
 
@@ -185,9 +197,6 @@ class Serving:
         if kind is CallDone:
             assert isinstance(event, CallDone)
             self._settled(event.call_id).resolve(event.results)
-        elif kind is CallStarted:
-            assert isinstance(event, CallStarted)
-            self.state.call_started(self.live.outstanding[event.call_id], event.deadline)
         elif kind is CallFailed:
             assert isinstance(event, CallFailed)
             pending = self._settled(event.call_id)

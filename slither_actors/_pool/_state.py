@@ -173,11 +173,16 @@ class PoolState:
     # --- time ---------------------------------------------------------------------------
 
     def submit(self, worker: LiveWorker, pending: PendingCall) -> None:
-        """Write ``pending`` to ``worker``; if it runs at once, its run timeout counts."""
-        if worker.submit(pending):
-            deadline = worker.connection.deadline
-            assert deadline is not None
-            self.call_started(pending, deadline)
+        """Write ``pending`` to ``worker``; if it runs at once (the worker was idle), its
+        run timeout counts from now."""
+        connection = worker.connection
+        call_id = pending.call_id
+        frame = connection.send_call(call_id, pending.frame, pending.timeout)
+        pending.worker = worker
+        worker.outstanding[call_id] = pending
+        worker.write(frame)
+        if connection.running == call_id:
+            self.call_started(pending, connection.deadline)  # type: ignore[arg-type]
 
     def call_started(self, pending: PendingCall, deadline: float) -> None:
         """``pending`` has begun to run in its worker: it must answer by ``deadline``."""

@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from slither_actors._pool._child_connection import ChildConnection
-from slither_actors._pool._connection import LinkState, ParentConnection
+from slither_actors._pool._connection import LinkState
 from slither_actors._pool._events import (
     CallDone,
     CallExpired,
@@ -29,6 +29,7 @@ from slither_actors._pool._events import (
     ViewAsked,
     WorkerReady,
 )
+from slither_actors._pool._parent_connection import ParentConnection
 from slither_actors._pool.protocol import (
     PROTOCOL_VERSION,
     READ_SIZE,

@@ -22,8 +22,8 @@ from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
 from slither_actors._pool._child_connection import ChildConnection
-from slither_actors._pool._connection import ParentConnection
 from slither_actors._pool._events import CallReceived, PingReceived, StopReceived, WorkerReady
+from slither_actors._pool._parent_connection import ParentConnection
 from slither_actors._pool._pool import WorkerPool
 from slither_actors._pool._process import PipeWriter
 from slither_actors._pool._serving import Serving

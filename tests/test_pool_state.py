@@ -14,10 +14,10 @@ import trio.testing
 from hypothesis import given, settings, strategies as st
 
 import slither_actors as sa
-from slither_actors._pool._connection import ParentConnection
 from slither_actors._pool._deadlines import Deadlines
 from slither_actors._pool._events import CallDone, WorkerReady
 from slither_actors._pool._live import LiveWorker, PendingCall
+from slither_actors._pool._parent_connection import ParentConnection
 from slither_actors._pool._state import PoolState
 from slither_actors._pool.protocol import Hello, encode, encode_result
 

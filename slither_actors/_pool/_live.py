@@ -14,7 +14,8 @@ import attrs
 import trio
 
 from slither_actors._core import Signal
-from slither_actors._pool._connection import LinkState, ParentConnection
+from slither_actors._pool._connection import LinkState
+from slither_actors._pool._parent_connection import ParentConnection
 from slither_actors._pool.protocol import Frame
 
 __all__ = ["LiveWorker", "PendingCall", "WorkerDriver", "wait_for"]

@@ -12,7 +12,7 @@ import os
 import attrs
 import trio
 
-from slither_actors._pool._connection import LinkState, ParentConnection
+from slither_actors._pool._connection import LinkState
 from slither_actors._pool._events import (
     CallDone,
     CallFailed,
@@ -22,6 +22,7 @@ from slither_actors._pool._events import (
     ViewAsked,
 )
 from slither_actors._pool._live import LiveWorker, PendingCall
+from slither_actors._pool._parent_connection import ParentConnection
 from slither_actors._pool._process import WorkerProcess
 from slither_actors._pool._state import PoolState
 from slither_actors._pool.protocol import READ_SIZE, Frame

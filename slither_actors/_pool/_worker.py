@@ -17,9 +17,9 @@ import trio
 
 from slither_actors import telemetry
 from slither_actors._core import Actor
-from slither_actors._pool._connection import ParentConnection
 from slither_actors._pool._events import ProtocolViolation, StartFailed, WorkerReady
 from slither_actors._pool._live import LiveWorker, PendingCall
+from slither_actors._pool._parent_connection import ParentConnection
 from slither_actors._pool._process import WorkerProcess, describe_exit, spawn
 from slither_actors._pool._serving import Ending, Serving
 from slither_actors._pool._state import PoolState

@@ -414,7 +414,7 @@ async def test_a_halted_stream_hands_over_what_completed_then_raises() -> None:
 # --- error policies -------------------------------------------------------------------------
 
 
-async def test_route_replaces_each_failed_item() -> None:
+async def test_recover_replaces_each_failed_item() -> None:
     def dead_letter(item: sa.Item, error: BaseException) -> sa.Item:
         return item.with_route("dead").put_meta({"why": type(error).__name__})
 
@@ -422,7 +422,7 @@ async def test_route_replaces_each_failed_item() -> None:
         [1, "bad", 3],
         executor=sa.LocalExecutor(fails_on_bad),
         batch_size=2,
-        on_error=sa.Route(dead_letter),
+        on_error=sa.Recover(dead_letter),
     )
     assert [(item.payload, item.route) for item in results] == [
         (1, "dead"),
@@ -430,6 +430,18 @@ async def test_route_replaces_each_failed_item() -> None:
         (6, "default"),
     ]
     assert results[0].meta["why"] == "Poison"
+
+
+async def test_the_old_name_route_still_recovers_with_a_deprecation_warning() -> None:
+    def dead_letter(item: sa.Item, error: BaseException) -> sa.Item:
+        return item.with_route("dead")
+
+    with pytest.warns(DeprecationWarning, match="sa.Route is now sa.Recover") as warned:
+        policy = sa.Route(dead_letter)
+    assert warned[0].filename == __file__  # it points at the caller
+    assert isinstance(policy, sa.Recover)
+    results = await sa.dispatch(["bad"], executor=sa.LocalExecutor(fails_on_bad), on_error=policy)
+    assert [item.route for item in results] == ["dead"]
 
 
 async def test_retry_runs_a_flaky_batch_again_after_a_backoff(
@@ -583,7 +595,7 @@ async def test_a_failing_route_function_halts_the_run_with_its_error() -> None:
 
     with pytest.raises(sa.DispatchError) as caught:
         await sa.dispatch(
-            [1, "bad"], executor=sa.LocalExecutor(fails_on_bad), on_error=sa.Route(broken_route)
+            [1, "bad"], executor=sa.LocalExecutor(fails_on_bad), on_error=sa.Recover(broken_route)
         )
     assert isinstance(caught.value.reason, LookupError)
     assert isinstance(caught.value.reason.__context__, Poison)
@@ -659,7 +671,7 @@ def test_strategies_refuse_functions_that_cannot_be_called(make: Any, message: s
         (lambda: sa.Retry(retry_on=5), "retry_on must be a callable, not int 5"),
         (lambda: sa.Retry(then=5), "then must be 'halt' or 'skip'"),
         (lambda: sa.Retry(then=sa.Retry()), "then must be 'halt' or 'skip'"),
-        (lambda: sa.Route(5), "function must be a callable, not int 5"),
+        (lambda: sa.Recover(5), "function must be a callable, not int 5"),
     ],
 )
 def test_policies_refuse_arguments_of_the_wrong_kind(make: Any, message: str) -> None:

@@ -13,7 +13,7 @@ import slither_actors as sa
 POLICIES = st.one_of(
     st.just("halt"),
     st.just("skip"),
-    st.just(sa.Route(lambda item, error: item.with_route("dead"))),
+    st.just(sa.Recover(lambda item, error: item.with_route("dead"))),
     st.builds(
         sa.Retry,
         max_attempts=st.integers(1, 3),

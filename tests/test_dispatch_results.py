@@ -15,7 +15,7 @@ from slither_actors._dispatch._batch import Batch
 
 POLICIES = st.one_of(
     st.just("skip"),
-    st.just(sa.Route(lambda item, error: item.put_meta({"why": "bad"}).with_route("dead"))),
+    st.just(sa.Recover(lambda item, error: item.put_meta({"why": "bad"}).with_route("dead"))),
     st.builds(
         sa.Retry,
         max_attempts=st.integers(1, 2),

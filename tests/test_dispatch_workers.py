@@ -106,7 +106,7 @@ async def test_a_crash_under_route_hands_each_item_to_the_route_function() -> No
 
     async with sa.open_runtime(SETTINGS):
         results = await sa.dispatch(
-            CRASH, executor=PICKY, batch_size=2, on_error=sa.Route(dead_letter)
+            CRASH, executor=PICKY, batch_size=2, on_error=sa.Recover(dead_letter)
         )
     assert [item.route for item in results] == ["default"] * 2 + ["dead"] * 2 + ["default"] * 2
 
@@ -143,7 +143,7 @@ async def test_a_hang_under_route_and_under_retry() -> None:
     retry = sa.Retry(max_attempts=1, isolate=True, then="skip")
     async with sa.open_runtime(SETTINGS):
         routed = await sa.dispatch(
-            HANG, executor=PICKY, batch_size=3, on_error=sa.Route(dead_letter), timeout=0.5
+            HANG, executor=PICKY, batch_size=3, on_error=sa.Recover(dead_letter), timeout=0.5
         )
         isolated = await sa.dispatch(
             HANG, executor=PICKY, batch_size=6, on_error=retry, timeout=0.5

@@ -8,7 +8,7 @@ from slither_actors._dispatch._executors import (
     ToolExecutor,
     WorkerExecutor,
 )
-from slither_actors._dispatch._policies import ErrorPolicy, Halt, Retry, Route, Skip
+from slither_actors._dispatch._policies import ErrorPolicy, Halt, Recover, Retry, Route, Skip
 from slither_actors._dispatch._results import Results
 from slither_actors._dispatch._strategies import (
     Batcher,
@@ -28,6 +28,7 @@ __all__ = [
     "Halt",
     "KeyPartition",
     "LocalExecutor",
+    "Recover",
     "ResultStream",
     "Results",
     "Retry",

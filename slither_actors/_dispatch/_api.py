@@ -48,7 +48,7 @@ async def dispatch(
     read lazily, as lanes free up. ``strategy`` cuts the batches (default:
     ``FixedBatch(batch_size)``); at most ``max_in_flight`` batches are out at once.
     ``ordering`` is ``"preserve"`` (input order) or ``"as_completed"``. ``on_error`` is
-    ``"halt"``, ``"skip"``, `Route` or `Retry`. ``timeout`` bounds each batch's call
+    ``"halt"``, ``"skip"``, `Recover` or `Retry`. ``timeout`` bounds each batch's call
     (default: the executor's own). Unset options come from the runtime's
     ``settings.dispatch`` (or the defaults: 64, 8, preserve, halt).
 

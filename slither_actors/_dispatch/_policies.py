@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -12,7 +13,17 @@ from slither_actors._core import Backoff
 from slither_actors.config import OnError
 from slither_actors.item import Item
 
-__all__ = ["ErrorPolicy", "Halt", "PolicySpec", "Retry", "Route", "Skip", "as_policy", "describe"]
+__all__ = [
+    "ErrorPolicy",
+    "Halt",
+    "PolicySpec",
+    "Recover",
+    "Retry",
+    "Route",
+    "Skip",
+    "as_policy",
+    "describe",
+]
 
 
 @attrs.frozen
@@ -27,13 +38,28 @@ class Skip:
 
 
 @attrs.frozen
-class Route:
-    """Replace each failed item with ``function(item, error)`` (for instance the item sent
-    to a dead-letter route). Raises `ValueError` if ``function`` is not callable."""
+class Recover:
+    """Replace each failed item with ``function(item, error)``: the item on a dead-letter
+    route, marked, or with a fallback payload. Raises `ValueError` if ``function`` is not
+    callable."""
 
     function: Callable[[Item, BaseException], Item] = attrs.field(
         validator=validator(check_callable)
     )
+
+
+@attrs.frozen
+class Route(Recover):
+    """Deprecated: the old name of `Recover` (renamed so that "route" means one thing, an
+    item's destination, as in `RouteTo` and `RouterStage`). Works as `Recover`, with a
+    `DeprecationWarning`."""
+
+    def __attrs_post_init__(self) -> None:
+        warnings.warn(
+            "sa.Route is now sa.Recover (same arguments); the old name will be removed",
+            DeprecationWarning,
+            stacklevel=3,
+        )
 
 
 def _retry_on_everything(error: BaseException) -> bool:
@@ -94,14 +120,14 @@ class Retry:
         return bool(self.retry_on(error))
 
 
-ErrorPolicy = Halt | Skip | Route | Retry
+ErrorPolicy = Halt | Skip | Recover | Retry
 # What an ``on_error`` argument takes: a policy, or the name of one that has no options.
-PolicySpec = Halt | Skip | Route | Retry | OnError | Literal["halt", "skip"]
+PolicySpec = Halt | Skip | Recover | Retry | OnError | Literal["halt", "skip"]
 
 
 def as_policy(value: Any) -> ErrorPolicy:
     """A policy from a policy, an `OnError`, or the strings ``"halt"`` and ``"skip"``."""
-    if isinstance(value, Halt | Skip | Route | Retry):
+    if isinstance(value, Halt | Skip | Recover | Retry):
         return value
     if isinstance(value, OnError):
         value = value.value
@@ -109,7 +135,7 @@ def as_policy(value: Any) -> ErrorPolicy:
         return Halt()
     if value == "skip":
         return Skip()
-    raise ValueError(f"on_error is 'halt', 'skip', Route(...) or Retry(...), not {value!r}")
+    raise ValueError(f"on_error is 'halt', 'skip', Recover(...) or Retry(...), not {value!r}")
 
 
 def describe(error: BaseException) -> str:

@@ -28,7 +28,7 @@ from slither_actors._dispatch._batch import Batch
 from slither_actors._dispatch._execution import BATCH_SPAN, execute_batch, results_of
 from slither_actors._dispatch._executors import Executor
 from slither_actors._dispatch._intake import BatchReceiver, Intake, Receiver
-from slither_actors._dispatch._policies import ErrorPolicy, Halt, Retry, Route, Skip, describe
+from slither_actors._dispatch._policies import ErrorPolicy, Halt, Recover, Retry, Skip, describe
 from slither_actors._dispatch._strategies import BatchStrategy
 from slither_actors.config import Ordering
 from slither_actors.context import Context
@@ -271,7 +271,7 @@ class Runner:
                 return batch.part(0, 0)
             marks = {"skipped": True, "error": describe(error), "attempts": attempts}
             return batch.with_meta(marks)
-        if isinstance(policy, Route):
+        if isinstance(policy, Recover):
             try:
                 return Batch.of_items([policy.function(item, error) for item in batch.items()])
             except Exception as route_error:  # the route itself failed: nowhere to go

@@ -11,7 +11,7 @@ import attrs
 import trio
 
 from slither_actors import telemetry
-from slither_actors._dispatch import Halt, Retry, Route, Skip, ToolExecutor, WorkerExecutor
+from slither_actors._dispatch import Halt, Recover, Retry, Skip, ToolExecutor, WorkerExecutor
 from slither_actors._dispatch._batch import Batch
 from slither_actors._dispatch._executors import PayloadExecutor
 from slither_actors._dispatch._policies import ErrorPolicy, describe
@@ -169,7 +169,7 @@ class WorkerStageActor(StageActor):
         def to_output(item: Item, error: BaseException) -> Item:
             return item.put_meta({"error": describe(error), "stage": stage}).with_route(output)
 
-        return Route(to_output)
+        return Recover(to_output)
 
 
 def _executor(stage: WorkerStage) -> WorkerExecutor | ToolExecutor:

@@ -45,6 +45,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the names of _HOMES (a test
         Halt as Halt,
         KeyPartition as KeyPartition,
         LocalExecutor as LocalExecutor,
+        Recover as Recover,
         Results as Results,
         ResultStream as ResultStream,
         Retry as Retry,
@@ -227,6 +228,7 @@ _HOMES = {
     "PoolStats": "slither_actors._pool._pool",
     "ProtocolError": "slither_actors.errors",
     "Reason": "slither_actors._core",
+    "Recover": "slither_actors._dispatch",
     "Registry": "slither_actors._core",
     "Restart": "slither_actors._core",
     "ResultStream": "slither_actors._dispatch",
@@ -308,7 +310,61 @@ if not _typing.TYPE_CHECKING:  # hidden from type checkers, so that a typo is an
         module = _importlib.import_module(home)
         value = module if name in _MODULES else getattr(module, name)
         globals()[name] = value
+        if home not in _PUBLISHED:
+            _publish()
         return value
+
+
+_PUBLISHED: set[str] = set()  # the homes whose public names say they are ours
+
+
+def _publish() -> None:
+    """Make every public class and function of each private home imported so far say it is
+    ``slither_actors.X`` (in reprs, tracebacks, ``help`` and pickles), as trio does: users
+    import it from here, and its private home may move.
+
+    A class's annotations are strings (postponed), which ``typing.get_type_hints`` reads
+    in the globals of the class's ``__module__``: so they are resolved first, while that is
+    still their home, and kept resolved; get_type_hints then works on them, and on users'
+    subclasses of them, as before."""
+    import sys
+
+    ready = {
+        home
+        for home in set(_HOMES.values()) - _PUBLISHED
+        if home in sys.modules
+        # Still being imported (this runs from an import inside it): later.
+        and not getattr(sys.modules[home].__spec__, "_initializing", False)
+    }
+    _PUBLISHED.update(ready)
+    published = []
+    for name, home in _HOMES.items():
+        if home in ready and "._" in home:  # a public module's names say where they are
+            value = getattr(sys.modules[home], name)
+            if callable(value) and getattr(value, "__module__", "").startswith(
+                "slither_actors._"
+            ):
+                published.append(value)  # not a constant, nor an alias of a foreign type
+    resolved = {value: _resolved_annotations(value) for value in published}
+    for value, annotations in resolved.items():
+        if annotations is not None:
+            value.__annotations__ = annotations
+        value.__module__ = "slither_actors"
+
+
+def _resolved_annotations(value: _typing.Any) -> dict[str, _typing.Any] | None:
+    """The class's own annotations, resolved (None for a function, or a class with a
+    name only type checkers see)."""
+    import inspect
+
+    own = inspect.get_annotations(value) if isinstance(value, type) else None
+    if not own:
+        return None
+    try:
+        hints = _typing.get_type_hints(value, include_extras=True)
+    except NameError:
+        return None
+    return {name: hints[name] for name in own}
 
 
 def __dir__() -> list[str]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ast
 import os
+import pickle
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
+import attrs
 import pytest
 
 import slither_actors as sa
@@ -131,3 +134,48 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
                     seen.add(imported)
                     stack.append(imported)
     assert sorted(set(circles)) == []
+
+
+def test_public_classes_and_functions_say_they_are_slither_actors() -> None:
+    """Reprs, tracebacks, help() and pickles show the name a user imports, not the private
+    module that defines it (and may move)."""
+    values = {name: getattr(sa, name) for name in sa.__all__}
+    checked = 0
+    for name, value in values.items():
+        if isinstance(value, type(sys)) or not callable(value):
+            continue  # a submodule or a constant
+        assert not value.__module__.startswith("slither_actors._"), (name, value.__module__)
+        if value.__module__ == "slither_actors":
+            checked += 1
+            assert repr(value).startswith(("<class 'slither_actors.", "<function ", "<enum "))
+            assert pickle.loads(pickle.dumps(value)) is value, name
+    assert checked > 50  # the private homes' names, not only the public modules'
+    assert repr(sa.WorkerPool) == "<class 'slither_actors.WorkerPool'>"
+
+
+def test_a_name_is_published_with_its_home_however_it_was_reached() -> None:
+    """`sa.dispatch` returns `Results`, never asked for by name: it says where it is too."""
+    code = (
+        "import slither_actors as sa\n"
+        "sa.dispatch\n"
+        "from slither_actors._dispatch import Results\n"
+        "print(Results.__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "slither_actors"
+
+
+def test_type_hints_of_public_classes_and_users_subclasses_still_resolve() -> None:
+    """Annotations are strings, read in the globals of the class's module: publishing kept
+    them resolved, so typing (and cattrs, attrs.resolve_types) still read them."""
+
+    @attrs.define
+    class Counter(sa.Actor):
+        count: int = 0
+
+    hints = typing.get_type_hints(Counter)
+    assert (hints["count"] is int and "mailbox_size" in hints) or "count" in hints
+    assert typing.get_type_hints(sa.Recover)["function"] is not None
+    assert typing.get_type_hints(sa.PoolStats)

@@ -148,33 +148,32 @@ class ChildConnection(Connection):
         return [event for event in events if event is not None]
 
     def _event(self, message: Decoded) -> Any:
-        kind = type(message)
-        if kind is Call:
-            call: Call = message  # type: ignore[assignment]
-            call_id = call.call_id
+        if type(message) is Call:
+            call_id = message.call_id
             if call_id in self._calls:
                 raise RemoteProtocolError(f"a second call {call_id} while the first is unanswered")
             self._calls.append(call_id)
-            return CallReceived(call_id, call.target, call.tool, call.payloads, call.session_id)
-        if kind is Ping:
-            return PingReceived(message.nonce)  # type: ignore[union-attr]
-        if kind is Stop:
+            return CallReceived(
+                call_id, message.target, message.tool, message.payloads, message.session_id
+            )
+        if type(message) is Ping:
+            return PingReceived(message.nonce)
+        if type(message) is Stop:
             self.state = LinkState.ENDING
             return StopReceived()
-        if kind is ViewReply:
-            self._replied(message.request_id, message)  # type: ignore[union-attr, arg-type]
+        if type(message) is ViewReply:
+            self._replied(message.request_id, message)
             return None
-        if kind is Malformed:
-            malformed: Malformed = message  # type: ignore[assignment]
-            if malformed.kind is Call and self.state is LinkState.READY:
+        if type(message) is Malformed:
+            if message.kind is Call and self.state is LinkState.READY:
                 # The frame was sound, only this call is bad: it is answered with an error.
-                self._calls.append(malformed.call_id)
-                return CallUnreadable(malformed.call_id, malformed.problem, malformed.refused)
-            if malformed.kind is ViewReply and malformed.refused:
-                self._replied(malformed.call_id, malformed)
+                self._calls.append(message.call_id)
+                return CallUnreadable(message.call_id, message.problem, message.refused)
+            if message.kind is ViewReply and message.refused:
+                self._replied(message.call_id, message)
                 return None
-            raise RemoteProtocolError(malformed.problem)
-        raise RemoteProtocolError(f"a {kind.__name__} message from the parent")
+            raise RemoteProtocolError(message.problem)
+        raise RemoteProtocolError(f"a {type(message).__name__} message from the parent")
 
     def _replied(self, request_id: int, reply: ViewReply | Malformed) -> None:
         if request_id != self._view_request or self._view_reply is not None:

@@ -60,6 +60,8 @@ class Connection:
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, *, allow_pickle: bool = False) -> None:
         self.max_frame = max_frame
         self.allow_pickle = allow_pickle
+        self.accepting = False  # new calls may be sent (READY); kept with `state`
+        self._flowing = False  # calls start as those before them end (READY, DRAINING)
         self.state = LinkState.STARTING
         self.violation: RemoteProtocolError | None = None
         self._decoder = FrameDecoder(max_frame, allow_pickle=allow_pickle)
@@ -69,6 +71,17 @@ class Connection:
         # raises `RemoteProtocolError`, once it has gone `LocalProtocolError`. (The
         # decoder's own method while the link is open: a read costs no extra call.)
         self.get_buffer: Callable[[], memoryview] = self._decoder.get_buffer
+
+    @property
+    def state(self) -> LinkState:
+        """Where the link stands (see `LinkState`)."""
+        return self._state
+
+    @state.setter
+    def state(self, state: LinkState) -> None:
+        self._state = state
+        self.accepting = state is LinkState.READY
+        self._flowing = self.accepting or state is LinkState.DRAINING
 
     # --- bytes in -------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ import attrs
 import trio
 
 from slither_actors._core import Signal
-from slither_actors._pool._connection import LinkState
 from slither_actors._pool._parent_connection import ParentConnection
 from slither_actors._pool.protocol import Frame
 
@@ -121,11 +120,7 @@ class LiveWorker:
 
     @property
     def has_capacity(self) -> bool:
-        return (
-            self.alive
-            and self.connection.state is LinkState.READY
-            and len(self.outstanding) < self.capacity
-        )
+        return self.alive and self.connection.accepting and len(self.outstanding) < self.capacity
 
     @property
     def draining(self) -> str | None:

@@ -79,11 +79,6 @@ class ParentConnection(Connection):
         """Calls written and not yet answered (the running one included)."""
         return len(self._calls)
 
-    @property
-    def accepting(self) -> bool:
-        """True while `send_call` may be called."""
-        return self.state is LinkState.READY
-
     # --- requests -------------------------------------------------------------------------
 
     def send_call(self, call_id: int, frame: Frame, timeout: float) -> Frame:
@@ -92,13 +87,14 @@ class ParentConnection(Connection):
         ``timeout`` seconds once started. Returns the bytes to write. If the worker was
         idle, the call runs at once: `running` is its id and `deadline` its deadline.
         """
-        if self.state is not LinkState.READY:
+        if not self.accepting:
             self._require((LinkState.READY,), f"call {call_id}")
         calls = self._calls
-        if call_id <= 0 or call_id in calls or call_id == self._expired:
+        if call_id in calls or call_id <= 0:
             raise LocalProtocolError(f"call id {call_id} is in use or not above 0")
+        idle = not calls
         calls[call_id] = timeout
-        if len(calls) == 1:
+        if idle:
             self.running = call_id
             self.deadline = self.clock() + timeout
         return frame
@@ -198,30 +194,34 @@ class ParentConnection(Connection):
         append = events.append
         calls = self._calls
         for message in messages:
-            kind = type(message)
             try:
-                if kind is Result:
-                    call_id = message.call_id  # type: ignore[union-attr]
+                if type(message) is Result:
+                    call_id = message.call_id
                     if call_id == self.running:  # the usual case, written flat
                         del calls[call_id]
                         self.calls_done += 1
-                        append(message)  # type: ignore[arg-type]  # a Result is its CallDone
-                        self._start_next()
+                        append(message)  # a Result is its own CallDone event
+                        if calls and self._flowing:  # the next call begins
+                            call_id = self.running = next(iter(calls))
+                            self.deadline = self.clock() + calls[call_id]
+                        else:
+                            self.running = self.deadline = None
                     elif self._answered(call_id):
-                        append(message)  # type: ignore[arg-type]
+                        append(message)
                         self._start_next()
-                elif kind is Error:
-                    self._error(message, append)  # type: ignore[arg-type]
-                elif kind is ViewRequest:
-                    append(self._view_asked(message))  # type: ignore[arg-type]
-                elif kind is Pong:
-                    self._pong(message.nonce, append)  # type: ignore[union-attr]
-                elif kind is Malformed:
-                    self._malformed(message, append)  # type: ignore[arg-type]
-                elif kind is Hello:
-                    append(self._hello(message))  # type: ignore[arg-type]
+                elif type(message) is Error:
+                    self._error(message, append)
+                elif type(message) is ViewRequest:
+                    append(self._view_asked(message))
+                elif type(message) is Pong:
+                    self._pong(message.nonce, append)
+                elif type(message) is Malformed:
+                    self._malformed(message, append)
+                elif type(message) is Hello:
+                    append(self._hello(message))
                 else:
-                    raise RemoteProtocolError(f"a {kind.__name__} message from a worker")
+                    name = type(message).__name__
+                    raise RemoteProtocolError(f"a {name} message from a worker")
             except RemoteProtocolError as error:
                 append(self._violated(error))
                 break
@@ -247,7 +247,7 @@ class ParentConnection(Connection):
     def _start_next(self) -> None:
         """The worker takes the next call written, if any, unless the link is ending."""
         calls = self._calls
-        if calls and (self.state is LinkState.READY or self.state is LinkState.DRAINING):
+        if calls and self._flowing:
             call_id = next(iter(calls))
             self.running = call_id
             self.deadline = self.clock() + calls[call_id]

@@ -126,7 +126,12 @@ class PoolState:
         fewest = 0
         for worker in self.workers.values():
             load = len(worker.outstanding)
-            if worker.has_capacity and (best is None or load < fewest):
+            if (
+                (best is None or load < fewest)
+                and load < worker.capacity  # `has_capacity`, written out: this runs per call
+                and worker.alive
+                and worker.connection.accepting
+            ):
                 best, fewest = worker, load
         return best
 
@@ -176,13 +181,14 @@ class PoolState:
         """Write ``pending`` to ``worker``; if it runs at once (the worker was idle), its
         run timeout counts from now."""
         connection = worker.connection
-        call_id = pending.call_id
-        frame = connection.send_call(call_id, pending.frame, pending.timeout)
+        outstanding = worker.outstanding
+        worker.write(connection.send_call(pending.call_id, pending.frame, pending.timeout))
         pending.worker = worker
-        worker.outstanding[call_id] = pending
-        worker.write(frame)
-        if connection.running == call_id:
-            self.call_started(pending, connection.deadline)  # type: ignore[arg-type]
+        outstanding[pending.call_id] = pending
+        if len(outstanding) == 1:  # the worker was idle: it runs this call now
+            deadline = connection.deadline
+            assert deadline is not None
+            self.call_started(pending, deadline)
 
     def call_started(self, pending: PendingCall, deadline: float) -> None:
         """``pending`` has begun to run in its worker: it must answer by ``deadline``."""

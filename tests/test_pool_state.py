@@ -85,7 +85,7 @@ def answer(state: PoolState, worker: LiveWorker, call_id: int) -> None:
         worker.settle(event.call_id).resolve(event.results)
     running = worker.connection.running
     if running is not None and not worker.outstanding[running].running:
-        state.call_started(worker.outstanding[running], worker.connection.deadline or 0.0)
+        state.call_started(worker.outstanding[running], worker.connection.deadline)
 
 
 async def test_deadlines_expire_only_unsettled_calls_on_time(

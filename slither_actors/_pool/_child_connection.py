@@ -13,7 +13,6 @@ from typing import Any
 
 from slither_actors._pool._connection import Connection, LinkState
 from slither_actors._pool._events import (
-    CallReceived,
     CallUnreadable,
     ChildEvent,
     PingReceived,
@@ -82,9 +81,11 @@ class ChildConnection(Connection):
     def send_result(self, call_id: int, results: list[Any]) -> Frame:
         """Answer the running call ``call_id`` with ``results``. Raises `PayloadError` if a
         result cannot travel; the call then still awaits its answer (send an error)."""
-        self._check_answer(call_id)
+        calls = self._calls
+        if not calls or calls[0] != call_id or self._view_request is not None:
+            self._check_answer(call_id)  # raises the error that says which
         frame = encode_result(call_id, results, self.max_frame, self.allow_pickle)
-        self._calls.popleft()
+        calls.popleft()
         return frame
 
     def send_error(self, call_id: int, type_name: str, message: str, traceback: str) -> Frame:
@@ -134,27 +135,30 @@ class ChildConnection(Connection):
     # --- events ---------------------------------------------------------------------------
 
     def _handle(self, messages: list[Decoded]) -> list[Any]:
-        events: list[ChildEvent | None] = []
+        events: list[ChildEvent] = []
+        calls = self._calls
         for message in messages:
             try:
-                if self.state is not LinkState.READY and type(message) not in _AFTER_STOP:
+                if type(message) is Call and self.accepting and message.call_id not in calls:
+                    calls.append(message.call_id)  # the usual case, written flat
+                    events.append(message)  # a Call is its own CallReceived event
+                    continue
+                if not self.accepting and type(message) not in _AFTER_STOP:
                     raise RemoteProtocolError(
                         f"a {type(message).__name__} message on a link that is {self.state.value}"
                     )
-                events.append(self._event(message))
+                event = self._event(message)
+                if event is not None:
+                    events.append(event)
             except RemoteProtocolError as error:
                 events.append(self._violated(error))
                 break
-        return [event for event in events if event is not None]
+        return events
 
     def _event(self, message: Decoded) -> Any:
-        if type(message) is Call:
-            call_id = message.call_id
-            if call_id in self._calls:
-                raise RemoteProtocolError(f"a second call {call_id} while the first is unanswered")
-            self._calls.append(call_id)
-            return CallReceived(
-                call_id, message.target, message.tool, message.payloads, message.session_id
+        if type(message) is Call:  # one whose id is in use (others are taken in `_handle`)
+            raise RemoteProtocolError(
+                f"a second call {message.call_id} while the first is unanswered"
             )
         if type(message) is Ping:
             return PingReceived(message.nonce)

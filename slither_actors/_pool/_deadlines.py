@@ -23,6 +23,9 @@ __all__ = ["Deadlines"]
 Call = TypeVar("Call")
 
 _MINIMUM_FLOOR = 256
+_INFINITY = math.inf
+_heappush = heapq.heappush
+_weak = weakref.ref
 
 
 @attrs.define(eq=False)
@@ -48,13 +51,14 @@ class Deadlines(Generic[Call]):
         Raises `ValueError` for a NaN deadline here, in the caller, rather than in `run`,
         which every call of the pool depends on.
         """
-        if deadline == math.inf:
+        if deadline == _INFINITY:
             return
-        if math.isnan(deadline):
+        if deadline != deadline:  # NaN (this runs per call: no math.isnan lookup)
             raise ValueError(f"a deadline must be a time, not {deadline!r}")
-        earlier = not self._heap or deadline < self._heap[0][0]
-        heapq.heappush(self._heap, (deadline, self._order(), weakref.ref(call)))
-        if len(self._heap) > 2 * self._floor:
+        heap = self._heap
+        earlier = not heap or deadline < heap[0][0]
+        _heappush(heap, (deadline, self._order(), _weak(call)))
+        if len(heap) > 2 * self._floor:
             self._compact()
         if earlier:
             self._changed.set()

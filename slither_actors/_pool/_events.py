@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slither_actors._pool._messages import Result
+from slither_actors._pool._messages import Call, Result
 from slither_actors.errors import RemoteProtocolError
 
 __all__ = [
@@ -156,19 +156,9 @@ class PongReceived(_Event):
 # --- at the child's end -------------------------------------------------------------------------
 
 
-class CallReceived(_Event):
-    """The parent asks for ``target`` (a tool's name if ``tool``) on ``payloads``."""
-
-    __slots__ = ("call_id", "payloads", "session_id", "target", "tool")
-
-    def __init__(
-        self, call_id: int, target: str, tool: bool, payloads: list[Any], session_id: str | None
-    ) -> None:
-        self.call_id = call_id
-        self.target = target
-        self.tool = tool
-        self.payloads = payloads
-        self.session_id = session_id
+# A `Call` message is itself the event that the parent asks for a call (``call_id``,
+# ``target``, ``tool`` (``target`` names a tool), ``payloads``, ``session_id``).
+CallReceived = Call
 
 
 class PingReceived(_Event):

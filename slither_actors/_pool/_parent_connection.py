@@ -7,6 +7,7 @@ reply; `Serving` drives it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,6 @@ from slither_actors._pool._events import (
     CallFailed,
     CallLost,
     CallUnreadable,
-    ParentEvent,
     PongReceived,
     StartFailed,
     ViewAsked,
@@ -39,6 +39,8 @@ from slither_actors._pool.protocol import (
 from slither_actors.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["ParentConnection"]
+
+_NEVER = math.inf  # the deadline while no call runs
 
 
 _CALLS_FLOW = (LinkState.READY, LinkState.DRAINING)
@@ -67,7 +69,7 @@ class ParentConnection(Connection):
         self.calls_done = 0
         self.draining: str | None = None  # why no new calls are taken, once draining
         self.running: int | None = None  # the call the worker runs now
-        self.deadline: float | None = None  # by when the running call must answer
+        self.deadline = _NEVER  # by when the running call must answer (inf: none runs)
         self._calls: dict[int, float] = {}  # unanswered call id -> run timeout, write order
         self._expired: int | None = None  # the call that ran over: its late answer is dropped
         self._pings = 0
@@ -90,13 +92,12 @@ class ParentConnection(Connection):
         if not self.accepting:
             self._require((LinkState.READY,), f"call {call_id}")
         calls = self._calls
-        if call_id in calls or call_id <= 0:
-            raise LocalProtocolError(f"call id {call_id} is in use or not above 0")
-        idle = not calls
-        calls[call_id] = timeout
-        if idle:
+        if call_id in calls:
+            raise LocalProtocolError(f"call id {call_id} is in use")
+        if not calls:  # the worker is idle: it runs this call at once
             self.running = call_id
             self.deadline = self.clock() + timeout
+        calls[call_id] = timeout
         return frame
 
     def send_ping(self) -> Frame:
@@ -159,11 +160,11 @@ class ParentConnection(Connection):
         so the link takes and starts no more calls (the worker must be replaced)."""
         deadline = self.deadline
         call_id = self.running
-        if call_id is None or deadline is None or now < deadline:
+        if call_id is None or now < deadline:
             return None
         del self._calls[call_id]
         self._expired = call_id
-        self.running = self.deadline = None
+        self.running, self.deadline = None, _NEVER
         if self.state in _CALLS_FLOW:
             self.state = LinkState.ENDING
         return CallExpired(call_id, deadline)
@@ -176,7 +177,7 @@ class ParentConnection(Connection):
         if lost and self._expired is None:
             lost[0].started = True
         self._calls.clear()
-        self.running = self.deadline = None
+        self.running, self.deadline = None, _NEVER
         self._closed()
         return lost
 
@@ -187,26 +188,30 @@ class ParentConnection(Connection):
         of the frames they complete, in order (a `ProtocolViolation` ends the list).
         Afterwards `running` and `deadline` say which call the worker runs now, if any."""
         try:
-            messages = self._decoder.buffer_updated(size)
+            messages: list[Any] = self._decoder.buffer_updated(size)
         except RemoteProtocolError as error:
             return [self._violated(error)]
-        events: list[ParentEvent] = []
-        append = events.append
         calls = self._calls
-        for message in messages:
+        events: list[Any] | None = None  # None while every message is its own event
+        for index, message in enumerate(messages):
             try:
+                if type(message) is Result and message.call_id == self.running:
+                    # The usual case, written flat: a Result is its own CallDone event.
+                    del calls[message.call_id]
+                    self.calls_done += 1
+                    if events is not None:
+                        events.append(message)
+                    if calls and self._flowing:  # the next call begins
+                        call_id = self.running = next(iter(calls))
+                        self.deadline = self.clock() + calls[call_id]
+                    else:
+                        self.running, self.deadline = None, _NEVER
+                    continue
+                if events is None:
+                    events = messages[:index]
+                append = events.append
                 if type(message) is Result:
-                    call_id = message.call_id
-                    if call_id == self.running:  # the usual case, written flat
-                        del calls[call_id]
-                        self.calls_done += 1
-                        append(message)  # a Result is its own CallDone event
-                        if calls and self._flowing:  # the next call begins
-                            call_id = self.running = next(iter(calls))
-                            self.deadline = self.clock() + calls[call_id]
-                        else:
-                            self.running = self.deadline = None
-                    elif self._answered(call_id):
+                    if self._answered(message.call_id):
                         append(message)
                         self._start_next()
                 elif type(message) is Error:
@@ -223,9 +228,11 @@ class ParentConnection(Connection):
                     name = type(message).__name__
                     raise RemoteProtocolError(f"a {name} message from a worker")
             except RemoteProtocolError as error:
-                append(self._violated(error))
+                if events is None:
+                    events = messages[:index]
+                events.append(self._violated(error))
                 break
-        return events
+        return messages if events is None else events
 
     def _answered(self, call_id: int) -> bool:
         """Take ``call_id`` out as answered; False for the late answer of an expired call."""
@@ -252,7 +259,7 @@ class ParentConnection(Connection):
             self.running = call_id
             self.deadline = self.clock() + calls[call_id]
         else:
-            self.running = self.deadline = None
+            self.running, self.deadline = None, _NEVER
 
     def _error(self, message: Error, append: Callable[[Any], None]) -> None:
         if message.call_id == 0 and self.state is LinkState.STARTING:

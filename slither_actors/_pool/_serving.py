@@ -159,7 +159,7 @@ class Serving:
         views: list[ViewAsked] | None = None
         outstanding = live.outstanding
         for event in connection.buffer_updated(size):
-            if type(event) is CallDone:
+            if type(event) is CallDone:  # `_settled`, written out: this runs per call
                 pending = outstanding.pop(event.call_id)
                 pending.running = False
                 live.results_since_rss_check += 1
@@ -179,9 +179,7 @@ class Serving:
         if running is not None:
             head = outstanding[running]
             if not head.running:  # the next call has begun: its run timeout counts
-                deadline = connection.deadline
-                assert deadline is not None
-                self.state.call_started(head, deadline)
+                self.state.call_started(head, connection.deadline)
         if views is not None:
             for request in views:
                 # Answered right here: the worker waits for the reply and can send nothing
@@ -194,23 +192,19 @@ class Serving:
         self.state.capacity_freed()
 
     def _handle(self, event: object) -> None:
-        kind = type(event)
-        if kind is CallDone:
-            assert isinstance(event, CallDone)
+        if type(event) is CallDone:
             self._settled(event.call_id).resolve(event.results)
-        elif kind is CallFailed:
-            assert isinstance(event, CallFailed)
+        elif type(event) is CallFailed:
             pending = self._settled(event.call_id)
             error = WorkerError(
                 pending.target, event.type_name, event.message, event.traceback, self.live.where
             )
             pending.fail(error)
-        elif kind is CallUnreadable:
-            assert isinstance(event, CallUnreadable)
+        elif type(event) is CallUnreadable:
             pending = self._settled(event.call_id)
             text = f"the result of {pending.target} from {self.live.where} was refused"
             pending.fail(PayloadError(f"{text}: {event.problem}"))
-        elif kind is PongReceived:
+        elif type(event) is PongReceived:
             self._pong.set()
         # What else a worker may send (a view request) is acted on by the reader.
 

@@ -81,7 +81,13 @@ class PoolState:
             raise PoolClosed(self.name)
         worker = self._pick(pending.session_id)
         if worker is not None:
-            self.submit(worker, pending)
+            # `submit`, written out: this runs for every call.
+            connection, outstanding = worker.connection, worker.outstanding
+            worker.write(connection.send_call(pending.call_id, pending.frame, pending.timeout))
+            pending.worker = worker
+            outstanding[pending.call_id] = pending
+            if len(outstanding) == 1:  # the worker was idle: it runs this call now
+                self.call_started(pending, connection.deadline)
             return
         if not accepted and len(self.waiting) >= self.settings.queue_limit:
             telemetry.execute(
@@ -186,9 +192,7 @@ class PoolState:
         pending.worker = worker
         outstanding[pending.call_id] = pending
         if len(outstanding) == 1:  # the worker was idle: it runs this call now
-            deadline = connection.deadline
-            assert deadline is not None
-            self.call_started(pending, deadline)
+            self.call_started(pending, connection.deadline)
 
     def call_started(self, pending: PendingCall, deadline: float) -> None:
         """``pending`` has begun to run in its worker: it must answer by ``deadline``."""

@@ -1,11 +1,12 @@
 """The worker link as one connection, sans-IO: bytes in, events out; requests in, bytes out.
 
-Everything the protocol knows about one link lives here and nowhere else: the handshake and
-its version check, the calls sent and not yet answered (in the order written: the worker
-runs the oldest), when the running call must answer by, the heartbeat's nonce, the view
-request awaiting its reply, draining and stopping. Nothing here reads, writes, sleeps or
-imports trio, so the parent and the worker process use the same code, and tests drive
-both ends in memory (tests/test_connection.py)::
+Everything the protocol knows about one link lives in its connection and nowhere else: the
+handshake and its version check, the calls sent and not yet answered (in the order written:
+the worker runs the oldest), when the running call must answer by, the heartbeat's nonce,
+the view request awaiting its reply, draining and stopping. This module holds what both
+ends share; each end is a subclass. Nothing here reads, writes, sleeps or imports trio, so
+the parent and the worker process use the same code, and tests drive both ends in memory
+(tests/test_connection.py)::
 
     connection = ParentConnection(clock=time.monotonic)  # or ChildConnection()
     connection.receive_data(bytes_from_the_worker)

@@ -566,6 +566,30 @@ class NoRuntime(_MessageError, RuntimeError):
     """Something needs the current runtime (e.g. its registry) but none is open."""
 
 
+class NotInTrio(SlitherError, RuntimeError):
+    """A call of this library was made outside a Trio run: from asyncio (``library`` is
+    then ``"asyncio"``), another event loop, or none (``library`` None). The library runs
+    on Trio only; the message says how to get there."""
+
+    def __init__(self, call: str, library: str | None) -> None:
+        self.call = call
+        self.library = library
+        super().__init__(call, library)
+
+    def __str__(self) -> str:
+        where = f"from {self.library}" if self.library else "outside any event loop"
+        text = (
+            f"{self.call} needs a Trio event loop, but it was called {where}. Run your "
+            "program with trio.run(main)"
+        )
+        if self.library == "asyncio":
+            text += (
+                ", or, to stay in an asyncio program, call it through trio-asyncio "
+                "(trio_asyncio.trio_as_aio)"
+            )
+        return text + "."
+
+
 # --- telemetry and configuration ----------------------------------------------------------------
 
 

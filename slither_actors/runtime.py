@@ -21,6 +21,7 @@ from slither_actors._core import (
     Supervisor,
     SupervisorRef,
     open_own_nursery,
+    require_trio,
     use_registry,
 )
 from slither_actors._pipe import ErrorRecord, Pipe, PipeService
@@ -197,6 +198,7 @@ async def open_runtime(
     that is not a `ChildSpec`, a ``max_restarts`` that is not an int of 0 or more or a
     ``max_seconds`` that is not a number of seconds above 0 raises `ValueError`.
     """
+    require_trio("open_runtime")
     loaded = load_settings(settings)
     for index, child in enumerate(children):  # named as given, before the runtime's own
         check_instance(f"children[{index}]", child, ChildSpec)
@@ -302,6 +304,7 @@ async def start_pipe(
     ``services`` supervisor; when the runtime stops, it drains for at most ``shutdown``
     seconds. Raises `NoRuntime` outside a runtime.
     """
+    require_trio("start_pipe")
     spec = pipe_service_spec(
         pipe, source, sink, session_id=session_id, on_error=on_error, shutdown=shutdown
     )

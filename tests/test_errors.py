@@ -52,6 +52,7 @@ SAMPLES: dict[type[BaseException], tuple[Any, ...]] = {
     errors.NameTaken: ("cache", "actor 'cache'"),
     errors.NameNotFound: ("cache",),
     errors.NoRuntime: ("open a runtime",),
+    errors.NotInTrio: ("dispatch", "asyncio"),
     errors.HandlerAlreadyAttached: ("metrics",),
     errors.ConfigError: ("settings.toml", ["pools.0.size: must be 1 or more, not 0"]),
 }

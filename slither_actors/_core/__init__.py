@@ -13,6 +13,7 @@ from slither_actors._core._registry import Registry, current_registry, use_regis
 from slither_actors._core._signal import Signal
 from slither_actors._core._supervision import ChildCounts, ChildInfo, should_restart
 from slither_actors._core._supervisor import DynamicSupervisor, Supervisor, SupervisorRef
+from slither_actors._core._trio import require_trio
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
@@ -38,6 +39,7 @@ __all__ = [
     "current_registry",
     "is_abnormal",
     "open_own_nursery",
+    "require_trio",
     "run_actor",
     "should_restart",
     "use_registry",

@@ -22,6 +22,7 @@ from slither_actors._core._ref import (
     ReplySlot,
 )
 from slither_actors._core._registry import Registry, current_registry
+from slither_actors._core._trio import require_trio
 
 __all__ = ["Actor", "run_actor"]
 
@@ -150,6 +151,7 @@ async def run_actor(
     ``terminate_timeout`` is not a finite number of seconds, 0 or more, or ``registry``
     is not a `Registry`.
     """
+    require_trio("run_actor")
     check_instance("actor", actor, Actor)
     check_text("name", name, optional=True)
     size = check_count(

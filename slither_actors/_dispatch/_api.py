@@ -11,7 +11,7 @@ import attrs
 import trio
 
 from slither_actors._checks import check_count, check_instance, check_seconds
-from slither_actors._core import open_own_nursery
+from slither_actors._core import open_own_nursery, require_trio
 from slither_actors._dispatch._batch import Batch
 from slither_actors._dispatch._execution import execute_batch
 from slither_actors._dispatch._executors import Executor, check_executor
@@ -64,6 +64,7 @@ async def dispatch(
     ``on_error``, a ``timeout`` that is not a number of seconds above 0 (NaN, a bool), or a
     ``context`` that is not a `Context` with a session id.
     """
+    require_trio("dispatch")
     runner = _runner(
         items, executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
     )
@@ -158,6 +159,7 @@ async def dispatch_stream(
     items not yet handed over. Leaving the block early cancels the batches in flight. Bad
     arguments raise `ValueError` as the block is entered, as for `dispatch`.
     """
+    require_trio("dispatch_stream")
     runner = _runner(
         items, executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
     )

@@ -22,7 +22,7 @@ import trio
 
 from slither_actors import telemetry
 from slither_actors._checks import check_instance, check_text
-from slither_actors._core import ChildSpec, Supervisor, open_own_nursery
+from slither_actors._core import ChildSpec, Supervisor, open_own_nursery, require_trio
 from slither_actors._dispatch._batch import Batch
 from slither_actors._pipe._definition import Pipe, check_pipe
 from slither_actors._pipe._local_stage import LocalStageActor
@@ -65,6 +65,7 @@ async def run_pipe(
     stages, ``inputs`` is not iterable, ``session_id`` is not None or a non-empty str, or
     ``metadata`` is not a mapping.
     """
+    require_trio("run_pipe")
     _check_run(pipe, inputs, session_id, metadata)
     result = PipeResult(empty_outputs(pipe), [])
     outputs = result.outputs
@@ -131,6 +132,7 @@ async def stream_pipe(
     raised from it. Leaving the block early stops the run. Bad arguments raise
     `ValueError` as the block is entered, as for `run_pipe`.
     """
+    require_trio("stream_pipe")
     _check_run(pipe, inputs, session_id, metadata)
     result = PipeResult(empty_outputs(pipe), [])
     async with _open_run(pipe, inputs, session_id, metadata, result) as run:

@@ -8,7 +8,7 @@ from functools import partial
 
 import trio
 
-from slither_actors._core import ChildKind, ChildSpec, Supervisor, open_own_nursery
+from slither_actors._core import ChildKind, ChildSpec, Supervisor, open_own_nursery, require_trio
 from slither_actors._pool._pool import WorkerPool
 from slither_actors._pool._state import PoolState, ViewResolver
 from slither_actors._pool._worker import WorkerActor
@@ -77,6 +77,7 @@ async def open_pool(settings: PoolSettings | None = None) -> AsyncIterator[Worke
         async with open_pool(PoolSettings(size=2, preload=["my_model"])) as pool:
             results = await pool.call("my_model:predict_batch", [1, 2, 3])
     """
+    require_trio("open_pool")
     async with open_own_nursery() as nursery:
         pool: WorkerPool = await nursery.start(run_pool, settings or PoolSettings())
         try:

@@ -19,7 +19,14 @@ import attrs
 
 from slither_actors import telemetry
 from slither_actors._checks import check_callable, check_instance, check_text
-from slither_actors._core import Actor, ChildSpec, Reason, open_own_nursery, run_actor
+from slither_actors._core import (
+    Actor,
+    ChildSpec,
+    Reason,
+    open_own_nursery,
+    require_trio,
+    run_actor,
+)
 from slither_actors._store._directory import StoreDirectory
 from slither_actors._store._tables import (
     ANY,
@@ -398,6 +405,7 @@ async def open_store(
     starts for a ``cls`` that is not a `Store` subclass, a ``name`` that is not None or a
     non-empty str, or a ``registry`` that is not a `ViewRegistry`.
     """
+    require_trio("open_store")
     store = _prepared(cls, _checked_name(cls, name, registry), None, registry)
     async with open_own_nursery() as nursery:
         await nursery.start(run_actor, store)

@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from slither_actors._logs import LOG_FORMATS, logging_to_stderr
 from slither_actors._pipe import PipeService
 from slither_actors.errors import PipeError
 from slither_actors.runtime import open_runtime
@@ -41,13 +42,20 @@ def main(argv: list[str] | None = None) -> int:
         default=30.0,
         help="seconds the pipes may take to finish what is inside after a signal (30)",
     )
+    run.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="how the library logs to stderr if the service configured no logging (text)",
+    )
     options = parser.parse_args(argv)
     try:
         service_main = _load(options.target)
     except (ImportError, AttributeError, ValueError) as error:
         parser.error(f"cannot load {options.target!r}: {error}")
     serve = functools.partial(_serve, service_main, options.settings, options.drain_timeout)
-    return trio.run(serve)
+    with logging_to_stderr(options.log_format):  # after the import, which may configure it
+        return trio.run(serve)
 
 
 def _load(target: str) -> ServiceMain:

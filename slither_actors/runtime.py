@@ -24,6 +24,7 @@ from slither_actors._core import (
     require_trio,
     use_registry,
 )
+from slither_actors._logs import LogFormat, check_log_format, logging_to_stderr
 from slither_actors._pipe import ErrorRecord, Pipe, PipeService
 from slither_actors._pipe._service import Sink, pipe_service_spec
 from slither_actors._pool import pool_finder
@@ -271,19 +272,25 @@ def run(
     *args: Any,
     settings: SettingsSource = None,
     children: Sequence[ChildSpec] = (),
+    log_format: LogFormat | None = "text",
 ) -> T:
     """Run ``await main(runtime, *args)`` inside a fresh runtime under `trio.run`.
 
-    The synchronous entry point for scripts; returns what ``main`` returns. Raises
-    `ValueError` if ``main`` is not callable, before anything starts.
+    The synchronous entry point for scripts; returns what ``main`` returns. If the program
+    configured no logging, the library's own (crash reports, restarts, what workers print)
+    goes to stderr while it runs: as text, or one JSON object per line with
+    ``log_format="json"``; None sets nothing up. Raises `ValueError` if ``main`` is not
+    callable or ``log_format`` is none of those, before anything starts.
     """
     check_callable("main", main)
+    log_format = check_log_format(log_format)
 
     async def main_in_runtime() -> T:
         async with open_runtime(settings, children=children) as runtime:
             return await main(runtime, *args)
 
-    return trio.run(main_in_runtime)
+    with logging_to_stderr(log_format):
+        return trio.run(main_in_runtime)
 
 
 async def start_pipe(

@@ -81,13 +81,7 @@ class PoolState:
             raise PoolClosed(self.name)
         worker = self._pick(pending.session_id)
         if worker is not None:
-            # `submit`, written out: this runs for every call.
-            connection, outstanding = worker.connection, worker.outstanding
-            worker.write(connection.send_call(pending.call_id, pending.frame, pending.timeout))
-            pending.worker = worker
-            outstanding[pending.call_id] = pending
-            if len(outstanding) == 1:  # the worker was idle: it runs this call now
-                self.call_started(pending, connection.deadline)
+            self.submit(worker, pending)
             return
         if not accepted and len(self.waiting) >= self.settings.queue_limit:
             telemetry.execute(

@@ -20,12 +20,15 @@ class Fragile(sa.Actor):
 
 
 async def main(runtime: sa.Runtime) -> str:
-    ref = runtime.registry.lookup("fragile")
-    await ref.cast("crash")
-    # Until the restarted actor has registered (the old name goes away and comes back:
-    # no single event stands for both).
-    while runtime.registry.whereis("fragile") in (None, ref):  # noqa: ASYNC110
-        await trio.sleep(0.01)
+    restarted = trio.Event()
+
+    def on_start(event: object, measurements: dict, metadata: dict, config: object) -> None:
+        if metadata["child"] == "fragile" and measurements["starts"] == 2:
+            restarted.set()
+
+    sa.telemetry.attach("restarted", [("slither", "supervisor", "child", "started")], on_start)
+    await runtime.registry.lookup("fragile").cast("crash")
+    await restarted.wait()  # the supervisor logged the crash, then started it again
     return "done"
 
 

@@ -19,14 +19,12 @@ from slither_actors.errors import RemoteProtocolError
 
 __all__ = [
     "CallDone",
-    "CallEnded",
     "CallExpired",
     "CallFailed",
     "CallLost",
     "CallReceived",
     "CallUnreadable",
     "ChildEvent",
-    "ParentEvent",
     "PingReceived",
     "PongReceived",
     "ProtocolViolation",
@@ -189,15 +187,4 @@ class ProtocolViolation(_Event):
         self.error = error
 
 
-CallEnded = CallDone | CallFailed | CallUnreadable | CallExpired | CallLost
-ParentEvent = (
-    WorkerReady
-    | StartFailed
-    | CallDone
-    | CallFailed
-    | CallUnreadable
-    | ViewAsked
-    | PongReceived
-    | ProtocolViolation
-)
 ChildEvent = CallReceived | CallUnreadable | PingReceived | StopReceived | ProtocolViolation

@@ -104,10 +104,12 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the names of _HOMES (a test
         Affinity as Affinity,
         BridgeSettings as BridgeSettings,
         DispatchSettings as DispatchSettings,
+        MetricsSettings as MetricsSettings,
         OnError as OnError,
         Ordering as Ordering,
         PoolSettings as PoolSettings,
         Settings as Settings,
+        StatusSettings as StatusSettings,
         ViewScope as ViewScope,
     )
     from slither_actors.context import (
@@ -210,6 +212,7 @@ _HOMES = {
     "LocalStage": "slither_actors._pipe",
     "MailboxFull": "slither_actors.errors",
     "MaxChildrenReached": "slither_actors.errors",
+    "MetricsSettings": "slither_actors.config",
     "NOT_FOUND": "slither_actors._store",
     "NameNotFound": "slither_actors.errors",
     "NameTaken": "slither_actors.errors",
@@ -242,6 +245,7 @@ _HOMES = {
     "SessionLost": "slither_actors.errors",
     "TooManySessions": "slither_actors.errors",
     "Settings": "slither_actors.config",
+    "StatusSettings": "slither_actors.config",
     "Skip": "slither_actors._dispatch",
     "SkipItem": "slither_actors._pipe",
     "SlitherError": "slither_actors.errors",

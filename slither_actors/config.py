@@ -11,6 +11,7 @@ silent ``"5"`` → ``5``) or a value out of range is a `ConfigError` that names 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 import sys
 import tomllib
@@ -39,10 +40,12 @@ __all__ = [
     "Affinity",
     "BridgeSettings",
     "DispatchSettings",
+    "MetricsSettings",
     "OnError",
     "Ordering",
     "PoolSettings",
     "Settings",
+    "StatusSettings",
     "ViewScope",
     "active_settings",
     "settings_in_use",
@@ -181,6 +184,62 @@ class PoolSettings:
         return self.size if self.size is not None else (os.cpu_count() or 1)
 
 
+@attrs.frozen
+class MetricsSettings:
+    """Which metrics bridges the runtime attaches while it runs (each needs its extra)."""
+
+    prometheus: bool = attrs.field(default=False, validator=validator(check_instance, bool))
+    otel: bool = attrs.field(default=False, validator=validator(check_instance, bool))
+
+
+def _status_address(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        check_text(attribute.name, value)
+        parse_address(value)
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``"host:port"`` (``"[::1]:9100"`` for IPv6) as a host and a port from 0 to 65535.
+
+    Raises `ValueError` naming the address for any other shape.
+    """
+    host, colon, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(
+            f"expected an address as host:port, such as 127.0.0.1:9100, not {address!r}"
+        )
+    return host, int(port)
+
+
+@attrs.frozen
+class StatusSettings:
+    """Where the runtime serves its read-only status page (None: nowhere).
+
+    ``address`` is ``host:port``; a host other than a loopback one (127.0.0.1, ::1,
+    localhost) also needs ``public`` set, so that the page is never exposed by a slip.
+    """
+
+    address: str | None = attrs.field(default=None, validator=_status_address)
+    public: bool = attrs.field(default=False, validator=validator(check_instance, bool))
+
+    def __attrs_post_init__(self) -> None:
+        if self.address is not None and not self.public and not is_loopback(self.address):
+            raise ValueError(
+                f"status address {self.address!r} is reachable from other machines; "
+                f"set public = true to serve the status page there, or use 127.0.0.1"
+            )
+
+
+def is_loopback(address: str) -> bool:
+    """True if ``address`` (``host:port``) names this machine only."""
+    host, _ = parse_address(address)
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _unique_pool_names(_: Any, attribute: attrs.Attribute[Any], pools: Any) -> None:
     names = [pool.name for pool in pools]
     for name in names:
@@ -221,6 +280,12 @@ class Settings:
     )
     pools: tuple[PoolSettings, ...] = attrs.field(
         default=(), validator=[_each_a(PoolSettings), _unique_pool_names]
+    )
+    metrics: MetricsSettings = attrs.field(
+        default=MetricsSettings(), validator=validator(check_instance, MetricsSettings)
+    )
+    status: StatusSettings = attrs.field(
+        default=StatusSettings(), validator=validator(check_instance, StatusSettings)
     )
 
     @classmethod

@@ -1,0 +1,1 @@
+"""pytest fixtures for testing applications built on slither_actors (docs/testing.md)."""

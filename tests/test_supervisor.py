@@ -430,3 +430,31 @@ async def test_start_child_refuses_what_is_not_a_spec_and_the_children_run_on(
     assert await child_value(supervisor, "a").call("ping") == "pong"
     await supervisor.start_child(journaling_child("b", journal))
     assert [child.id for child in supervisor.which_children()] == ["a", "b"]
+
+
+async def test_which_children_counts_restarts_and_keeps_the_last_exit(
+    nursery: trio.Nursery, journal: list[Any]
+) -> None:
+    supervisor = await start(nursery, sa.Supervisor(three_children(journal)))
+    await crash(supervisor, "b")
+    await crash(supervisor, "b")
+    children = {child.id: child for child in supervisor.which_children()}
+    assert (children["a"].restarts, children["b"].restarts) == (0, 2)
+    assert children["a"].last_exit is None
+    assert isinstance(children["b"].last_exit, Crash)
+    assert not any(child.restarting for child in children.values())
+    assert supervisor.strategy is sa.Strategy.ONE_FOR_ONE
+
+
+async def test_a_child_waiting_out_its_backoff_shows_as_restarting(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, journal: list[Any]
+) -> None:
+    backoff = sa.Backoff(initial=10.0, maximum=10.0)
+    supervisor = await start(nursery, sa.Supervisor(three_children(journal), backoff=backoff))
+    await child_value(supervisor, "c").cast("crash")
+    await trio.sleep(1)  # the restart waits 10 s
+    (waiting,) = [child for child in supervisor.which_children() if child.id == "c"]
+    assert (waiting.running, waiting.restarting, waiting.restarts) == (False, True, 0)
+    await trio.sleep(10)
+    (back,) = [child for child in supervisor.which_children() if child.id == "c"]
+    assert (back.running, back.restarting, back.restarts) == (True, False, 1)

@@ -75,6 +75,9 @@ class ChildInfo:
     kind: ChildKind
     restart: Restart
     running: bool
+    restarts: int = 0  # how many times this supervisor has restarted it
+    last_exit: Reason | None = None  # why it last exited on its own (None: never has)
+    restarting: bool = False  # exited, and about to be started again
 
 
 @attrs.frozen
@@ -101,6 +104,18 @@ class _Slot:
     done: trio.Event = attrs.Factory(trio.Event)
     pending_exit: Any = _NO_EXIT  # an unexpected exit not yet acted upon
     starts: int = 0
+    restarts: int = 0
+    last_exit: Reason | None = None
+
+    def about_to_restart(self) -> bool:
+        """True while the child is down and its supervisor will start it again."""
+        if self.running:
+            return False
+        if self.waiting:
+            return True
+        return self.pending_exit is not _NO_EXIT and should_restart(
+            self.spec.restart, self.pending_exit
+        )
 
 
 class _ForwardStarted:
@@ -173,7 +188,7 @@ class Engine:
                 exc_info=reason if isinstance(reason, BaseException) else None,
             )
         self._emit("exited", slot, reason)
-        slot.pending_exit = reason
+        slot.pending_exit = slot.last_exit = reason
         self._wakeup.set()
 
     async def start_slot(self, slot: _Slot) -> None:
@@ -249,10 +264,12 @@ class Engine:
                 self.intensity.max_restarts,
                 self.intensity.max_seconds,
             )
+        failed.waiting = True  # from now on (its backoff included) it shows as restarting
         if self.backoff is not None:
             with trio.move_on_after(self.backoff.delay(self.intensity.restarts_in_window)):
                 await self._stopping.wait()
             if self.stop_requested:
+                failed.waiting = False
                 return
         group = self._restart_group(failed)
         for slot in reversed(group):
@@ -280,6 +297,7 @@ class Engine:
                 slot.pending_exit = exc.cause
                 self._wakeup.set()
                 return
+            slot.restarts += 1
             self._emit("restarted", slot, reason)
 
     def _restart_group(self, failed: _Slot) -> list[_Slot]:
@@ -325,7 +343,16 @@ class Engine:
     def which_children(self) -> list[ChildInfo]:
         """Every child, in start order."""
         return [
-            ChildInfo(slot.spec.id, slot.value, slot.spec.kind, slot.spec.restart, slot.running)
+            ChildInfo(
+                slot.spec.id,
+                slot.value,
+                slot.spec.kind,
+                slot.spec.restart,
+                slot.running,
+                slot.restarts,
+                slot.last_exit,
+                slot.about_to_restart(),
+            )
             for slot in self.slots
         ]
 

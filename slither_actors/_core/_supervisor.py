@@ -41,6 +41,11 @@ class SupervisorRef:
         """True until the supervisor has exited."""
         return not self._exited.is_set()
 
+    @property
+    def strategy(self) -> Strategy:
+        """How a child's exit restarts its siblings (one_for_one, one_for_all, rest_for_one)."""
+        return self._engine.strategy
+
     def which_children(self) -> list[ChildInfo]:
         """Every child in start order, with its started value and whether it runs."""
         return self._engine.which_children()

@@ -30,6 +30,7 @@ from slither_actors._pipe._service import Sink, pipe_service_spec
 from slither_actors._pool import pool_finder
 from slither_actors._pool._pool import WorkerPool
 from slither_actors._pool._running import pool_child_spec
+from slither_actors._status._wiring import attached_metrics, status_child_spec
 from slither_actors._store import (
     ActiveStores,
     Store,
@@ -52,11 +53,12 @@ SettingsSource = Settings | Mapping[str, Any] | str | Path | None
 class Runtime:
     """A running application: its settings, its name registry and its supervision tree.
 
-    ``root`` is the root supervisor (one_for_one): first ``services``, a dynamic
-    supervisor for children added at run time with `start_child`; then ``stores``, one
-    child per store; then ``pools``, one child per worker pool; then the children given
-    to `open_runtime`. ``stores`` lists the running stores by name and ``views`` the store
-    views the pools' workers can call.
+    ``root`` is the root supervisor (one_for_one): first ``stores``, one child per store;
+    then ``pools``, one child per worker pool; then ``services``, a dynamic supervisor for
+    children added at run time with `start_child` (so a pipe started there stops before
+    the pools and stores it uses); then ``status`` when the settings serve a status page;
+    then the children given to `open_runtime`. ``stores`` lists the running stores by name
+    and ``views`` the store views the pools' workers can call.
     """
 
     settings: Settings
@@ -64,6 +66,10 @@ class Runtime:
     stores: StoreDirectory[Store]
     views: ViewRegistry
     root: SupervisorRef = attrs.field(init=False)  # set as soon as the tree has started
+
+    # The metrics bridges the settings attached (None when not asked for).
+    prometheus: Any = attrs.field(default=None, init=False, repr=False)
+    otel: Any = attrs.field(default=None, init=False, repr=False)
 
     _pool_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
     _pools: dict[str, WorkerPool] = attrs.field(factory=dict, init=False, repr=False)
@@ -79,6 +85,15 @@ class Runtime:
             if child.id == child_id and child.running:
                 return child.value
         raise NoRuntime(f"the runtime's {child_id!r} is not running (restarting?)")
+
+    @property
+    def status_urls(self) -> list[str]:
+        """Where the status page is served (``http://host:port``), or [] when it is not."""
+        for child in self.root.which_children():
+            if child.id == "status" and child.running:
+                urls: list[str] = child.value
+                return urls
+        return []
 
     async def pool(self, name: str = "default") -> WorkerPool:
         """The running worker pool ``name``.
@@ -159,10 +174,16 @@ def current_runtime() -> Runtime:
 
 
 def load_settings(source: SettingsSource) -> Settings:
-    """Settings from a `Settings`, a mapping, a TOML file or a pyproject.toml (None: defaults).
+    """Settings from a `Settings`, a mapping, a TOML file or a pyproject.toml (None: defaults),
+    with the ``SLITHER_...`` environment variables on top (`Settings.with_env`).
 
-    Raises `ConfigError` for bad settings, or for a ``source`` of none of those kinds.
+    Raises `ConfigError` for bad settings or a bad variable, or for a ``source`` of none of
+    those kinds.
     """
+    return _settings_from(source).with_env()
+
+
+def _settings_from(source: SettingsSource) -> Settings:
     if source is None:
         return Settings()
     if isinstance(source, Settings):
@@ -216,29 +237,32 @@ async def open_runtime(
     pools = Supervisor(
         [pool_child_spec(pool, views.resolve) for pool in loaded.pools], name="pools"
     )
+    runtime = Runtime(loaded, registry, directory, views)
+    status = [] if loaded.status.address is None else [status_child_spec(runtime, loaded.status)]
     root = Supervisor(
         children=[
+            ChildSpec("stores", stores.start, kind=ChildKind.SUPERVISOR),
+            ChildSpec("pools", pools.start, kind=ChildKind.SUPERVISOR),
+            # After the stores and pools its pipes use, so it stops (and drains) before them.
             ChildSpec(
                 "services",
                 DynamicSupervisor(name="services").start,
                 kind=ChildKind.SUPERVISOR,
             ),
-            ChildSpec("stores", stores.start, kind=ChildKind.SUPERVISOR),
-            ChildSpec("pools", pools.start, kind=ChildKind.SUPERVISOR),
+            *status,
             *children,
         ],
         max_restarts=max_restarts,
         max_seconds=max_seconds,
         name="runtime",
     )
-    runtime = Runtime(loaded, registry, directory, views)
     # Set before the tree starts, so every task in it (a pipe started at run time, say)
     # finds this runtime, its registry and its pools.
     token, finder = _current.set(runtime), pool_finder.set(runtime.pool)
     settings_token = active_settings.set(loaded)
     stores_token = active_stores.set(ActiveStores(directory, views))
     try:
-        with use_registry(registry):
+        with use_registry(registry), attached_metrics(runtime, loaded.metrics):
             async with open_own_nursery() as nursery:
                 runtime.root = await nursery.start(root.start)
                 try:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 import slither_actors as sa
@@ -285,3 +287,36 @@ def _counts(out: str) -> tuple[int, int]:
     line = next(line for line in out.splitlines() if line.startswith("read "))
     read, delivered = (int(part.split()[-1]) for part in line.split(","))
     return read, delivered
+
+
+class WorkerDoubling(sa.Pipe):
+    stages = [
+        sa.LocalStage("slow", slow_double),
+        sa.WorkerStage("double", module="worker_functions", function="double", batch_size=4),
+    ]
+
+
+async def test_the_runtime_stops_its_pipes_before_the_pools_they_use() -> None:
+    delivered: list[int] = []
+
+    enough = trio.Event()
+
+    async def sink(output: str, item: sa.Item) -> None:
+        delivered.append(item.payload)
+        if len(delivered) == 20:
+            enough.set()
+
+    async def endless() -> AsyncIterator[int]:
+        number = 0
+        while True:
+            yield number
+            number += 1
+            await trio.lowlevel.checkpoint()
+
+    pools = [{"name": "default", "size": 2, "cwd": "tests", "preload": ["worker_functions"]}]
+    async with sa.open_runtime({"pools": pools}):
+        service = await sa.start_pipe(WorkerDoubling, endless(), sink)
+        await enough.wait()
+    # It drained on the runtime's stop, its worker stage still served by the pool.
+    assert service.error is None and not service.cut_short
+    assert delivered == [4 * number for number in range(len(delivered))]  # doubled twice

@@ -23,9 +23,9 @@ async def test_children_start_in_order_and_names_resolve(journal: list[Any]) -> 
         assert sa.current_runtime() is runtime
         assert await runtime.registry.lookup("b").call("ping") == "pong"
         assert [child.id for child in runtime.root.which_children()] == [
-            "services",
             "stores",
             "pools",
+            "services",
             "a",
             "b",
         ]

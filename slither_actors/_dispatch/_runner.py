@@ -33,7 +33,7 @@ from slither_actors._dispatch._strategies import BatchStrategy
 from slither_actors.config import Ordering
 from slither_actors.context import Context
 
-__all__ = ["WINDOW", "BatchReceiver", "Halted", "Receiver", "Runner", "Skipped"]
+__all__ = ["WINDOW", "BatchReceiver", "Emit", "Halted", "Receiver", "Runner", "Skipped"]
 
 WINDOW = 2  # batches taken and not handed on, at most, per lane
 
@@ -133,6 +133,11 @@ class Runner:
         if halted is not None and halted.completed:
             batches.append((halted.batch_ref, Batch.concat(halted.completed)))
         return batches
+
+    @property
+    def batches_out(self) -> int:
+        """How many batches are in a lane now (at most ``max_in_flight``)."""
+        return len(self._running)
 
     def held(self, handed: Container[int] = ()) -> list[Batch]:
         """Every item taken from the input and not handed on yet (the batches ``handed``,

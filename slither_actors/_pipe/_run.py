@@ -20,6 +20,7 @@ results on at once (`Outbox.pass_on`), with no look at each item's route.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, MutableSequence
 from typing import Any
 
@@ -29,6 +30,7 @@ import trio
 from slither_actors._core import SupervisorRef
 from slither_actors._dispatch._policies import describe
 from slither_actors._dispatch._results import Results
+from slither_actors._dispatch._runner import Runner
 from slither_actors._pipe._definition import DEFAULT_OUTPUT, Pipe
 from slither_actors._pipe._outbox import Chunk, Exits, Outbox, Outboxes, StageLinks
 from slither_actors._pipe._stages import RouterStage
@@ -104,6 +106,11 @@ class Run:
     leftovers: dict[str, Chunk] = attrs.Factory(dict)
     cancel_scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     outboxes: Outboxes = attrs.Factory(Outboxes)  # every stage actor's, as made
+    # For the status page: items each stage has taken from its inbox, the worker stages'
+    # runners (their batches out), and when the run opened (time.monotonic()).
+    taken: dict[str, int] = attrs.Factory(dict)
+    runners: dict[str, Runner] = attrs.Factory(dict)
+    opened: float = attrs.Factory(time.monotonic)
 
     @classmethod
     def open(

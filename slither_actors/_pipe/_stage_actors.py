@@ -81,10 +81,14 @@ class StageActor(Actor):
     def receive_nowait(self) -> Chunk:
         """The next chunk without a wait, what an earlier incarnation left first:
         `trio.WouldBlock` if none is there, `trio.EndOfChannel` once the inbox has ended."""
-        chunk = self.run.leftovers.pop(self.stage.name, None)
+        name = self.stage.name
+        chunk = self.run.leftovers.pop(name, None)
         if chunk is not None:
             return chunk
-        return self.run.inboxes[self.stage.name].receive_nowait()
+        chunk = self.run.inboxes[name].receive_nowait()
+        taken = self.run.taken
+        taken[name] = taken.get(name, 0) + len(chunk.payloads)
+        return chunk
 
     async def receive(self) -> Chunk:
         """The next chunk, once there is one (see `receive_nowait`).
@@ -96,7 +100,11 @@ class StageActor(Actor):
         try:
             return self.receive_nowait()
         except trio.WouldBlock:
-            return await self.run.inboxes[self.stage.name].receive()
+            name = self.stage.name
+            chunk = await self.run.inboxes[name].receive()
+            taken = self.run.taken
+            taken[name] = taken.get(name, 0) + len(chunk.payloads)
+            return chunk
 
     async def _receive(self) -> Chunk | None:
         """`receive`, or None once the inbox has ended."""

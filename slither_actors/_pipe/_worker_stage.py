@@ -112,6 +112,7 @@ class WorkerStageActor(StageActor):
             linger=stage.linger,
             skipped=self._skipped,
         )
+        self.run.runners[stage.name] = runner
         self._outbox = self.new_outbox()
         self._taken = _Taken(self)
         try:

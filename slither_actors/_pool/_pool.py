@@ -91,6 +91,8 @@ class WorkerInfo:
     in_flight: int
     calls_done: int
     draining: str | None
+    restarts: int = 0  # processes this slot has had before the current one
+    last_exit: str | None = None  # why the slot's previous process ended
 
 
 @attrs.frozen
@@ -276,6 +278,8 @@ class WorkerPool:
                 len(worker.outstanding),
                 worker.calls_done,
                 worker.draining,
+                max(0, self._state.starts[worker.worker_id] - 1),
+                self._state.last_exit.get(worker.worker_id),
             )
             for _, worker in sorted(self._state.workers.items())
             if worker.alive

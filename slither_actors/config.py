@@ -1,8 +1,9 @@
 """Settings: attrs classes with the seed's defaults, structured strictly with cattrs.
 
 Settings come from a dict, a TOML file or the ``[tool.slither_actors]`` table of a
-``pyproject.toml``. Structuring is strict: an unknown key, a value of the wrong type (no
-silent ``"5"`` → ``5``) or a value out of range is a `ConfigError` that names the key::
+``pyproject.toml``, with ``SLITHER_...`` environment variables on top. Structuring is
+strict: an unknown key, a value of the wrong type (no silent ``"5"`` → ``5``) or a value
+out of range is a `ConfigError` that names the key, or the variable::
 
     invalid settings in pyproject.toml [tool.slither_actors]:
       - extra fields found (batchsize) @ settings.dispatch
@@ -13,6 +14,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import os
+import re
 import sys
 import tomllib
 import typing
@@ -314,6 +316,19 @@ class Settings:
         table = _read_toml(path).get("tool", {}).get("slither_actors", {})
         return cls.from_dict(table, source=f"{path} [tool.slither_actors]")
 
+    def with_env(self, environ: Mapping[str, str] | None = None) -> Settings:
+        """These settings with the ``SLITHER_...`` variables of ``environ`` (by default
+        ``os.environ``) on top, each parsed by the type of the field it names.
+
+        ``SLITHER_DISPATCH__BATCH_SIZE=128`` sets ``dispatch.batch_size``,
+        ``SLITHER_STORES=a:B,c:D`` the stores and ``SLITHER_POOLS__GPU__SIZE=2`` the size of
+        the pool named ``gpu`` (docs/configuration.md has the whole scheme). Raises
+        `ConfigError` naming each bad variable and its value: a value that does not parse
+        or is out of range, and an unknown name under ``SLITHER_`` + a settings section.
+        Other ``SLITHER_...`` variables are not settings and are left alone.
+        """
+        return _with_environment(self, os.environ if environ is None else environ)
+
 
 # Set by the runtime for every task inside it: the settings that runtime was opened with.
 active_settings: ContextVar[Settings | None] = ContextVar("slither_actors_settings", default=None)
@@ -408,3 +423,218 @@ _converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook)
 _converter.register_structure_hook_factory(
     lambda kind: isinstance(kind, type) and issubclass(kind, enum.Enum), _enum_hook
 )
+
+
+# Settings from environment variables. A variable names a field by its path in upper case,
+# levels joined by a double underscore, since field names have single ones
+# (SLITHER_DISPATCH__BATCH_SIZE); a pool by its name (SLITHER_POOLS__<NAME>__<FIELD>), and
+# an entry of a pool's env by its key (SLITHER_POOLS__<NAME>__ENV__<KEY>). The names that
+# begin with SLITHER_ and a top-level field (SLITHER_DISPATCH, SLITHER_DISPATCH_...) are
+# reserved for settings and must be right, so that a typo is an error. Other SLITHER_
+# variables (SLITHER_CHAOS_MARKER, say) are not settings and are left alone.
+
+_PREFIX = "SLITHER_"
+_LEVEL = "__"
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+_INT = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|inf)")
+
+
+def _variable_part(name: str) -> str:
+    """How a field or pool name reads in a variable name: upper case, with an underscore for
+    each character that a shell does not allow in one (``ingest-fast`` → ``INGEST_FAST``)."""
+    return re.sub(r"[^A-Z0-9_]", "_", name.upper())
+
+
+@attrs.frozen
+class _Target:
+    """What one variable sets: the field ``field`` of ``owner`` (the entry ``entry`` of it,
+    for a dict), ``owner`` being the settings or the value of their field ``place``."""
+
+    owner: Any
+    place: str | None
+    field: str
+    entry: str | None = None
+
+    @property
+    def key(self) -> tuple[str | None, str | None]:
+        """The same for every variable that sets a field of the same owner."""
+        return self.place, self.owner.name if isinstance(self.owner, PoolSettings) else None
+
+
+# What one variable assigns: its target, how to show it ("VARIABLE='value'") and its value.
+_Assignment = tuple[_Target, str, Any]
+
+
+def _with_environment(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    problems: list[str] = []
+    assigned: dict[tuple[str | None, str | None], list[_Assignment]] = {}  # by owner
+    for variable in sorted(filter(_is_setting_variable, environ)):
+        text = environ[variable]
+        try:
+            target = _target_of(settings, variable)
+            if target is None:
+                raise ValueError(f"not a setting; {_known_names(variable)}")
+        except ValueError as exc:
+            problems.append(f"{variable}: {exc}")
+            continue
+        try:
+            value = text if target.entry is not None else _parse(text, _type_of(target))
+        except ValueError as exc:
+            problems.append(f"{variable}={text!r}: {exc}")
+            continue
+        assigned.setdefault(target.key, []).append((target, f"{variable}={text!r}", value))
+    changed = {key: _evolved(assignments, problems) for key, assignments in assigned.items()}
+    if problems:
+        raise ConfigError("the environment", sorted(problems))
+    top: Settings = changed.pop((None, None), settings)
+    pools = {pool.name: pool for pool in settings.pools}
+    pools.update((pool.name, pool) for pool in changed.values() if isinstance(pool, PoolSettings))
+    sections = {
+        place: value for (place, _), value in changed.items() if place not in (None, "pools")
+    }
+    return attrs.evolve(top, pools=tuple(pools.values()), **sections)
+
+
+def _is_setting_variable(variable: str) -> bool:
+    """True for the names reserved for settings, in any case: ``SLITHER_`` and a top-level
+    field, alone or followed by an underscore."""
+    upper = variable.upper()
+    rest = upper[len(_PREFIX) :]
+    return upper.startswith(_PREFIX) and any(
+        rest == part or rest.startswith(part + "_") for part in _TOP_FIELDS
+    )
+
+
+def _target_of(settings: Settings, variable: str) -> _Target | None:
+    """The field ``variable`` sets, or None if it names none. Raises `ValueError` for a pool
+    name that no pool has."""
+    head, *levels = variable.split(_LEVEL)
+    field = _TOP_FIELDS.get(head.removeprefix(_PREFIX))
+    if field is None:
+        return None
+    value = getattr(settings, field.name)
+    if field.name == "pools":
+        return (
+            _field_target(_pool_named(settings, levels[0]), "pools", levels[1:]) if levels else None
+        )
+    if attrs.has(type(value)):
+        return _field_target(value, field.name, levels)
+    return None if levels else _Target(settings, None, field.name)
+
+
+def _field_target(owner: Any, place: str, levels: list[str]) -> _Target | None:
+    fields = {_variable_part(field.name): field for field in attrs.fields(type(owner))}
+    field = fields.get(levels[0]) if levels else None
+    if field is None or (place == "pools" and field.name == "name"):
+        return None  # a pool's name is how its variables find it, not one of them
+    if typing.get_origin(typing.get_type_hints(type(owner))[field.name]) is dict:
+        entry = _LEVEL.join(levels[1:])
+        return _Target(owner, place, field.name, entry) if entry else None
+    return _Target(owner, place, field.name) if len(levels) == 1 else None
+
+
+def _pool_named(settings: Settings, part: str) -> PoolSettings:
+    """The configured pool whose name reads ``part`` in a variable name, or a new pool named
+    ``default`` (the one a runtime otherwise starts on first use) for ``DEFAULT``."""
+    found = [pool for pool in settings.pools if _variable_part(pool.name) == part]
+    if len(found) > 1:
+        names = " and ".join(repr(pool.name) for pool in found)
+        raise ValueError(f"the pools {names} both read {part} in a variable name; rename one")
+    if found:
+        return found[0]
+    if part == "DEFAULT":
+        return PoolSettings(name="default")
+    known = [f"{pool.name!r} as {_variable_part(pool.name)}" for pool in settings.pools]
+    raise ValueError(
+        f"no pool's name reads {part} (configured: {', '.join(known) or 'none'}; the default "
+        f"pool as DEFAULT); a variable sets a field of a configured pool or of the default "
+        f"one, and adds no other pool"
+    )
+
+
+def _known_names(variable: str) -> str:
+    """Which names there are, for a ``variable`` that names no setting."""
+    field = _TOP_FIELDS.get(variable.split(_LEVEL)[0].removeprefix(_PREFIX))
+    if field is None:  # SLITHER_DISPATCH_BATCH_SIZE, slither_dispatch__batch_size
+        every = ", ".join(_pattern(field.name) for field in _TOP_FIELDS.values())
+        return f"names are in upper case, levels joined by a double underscore: {every}"
+    kind = _top_level_kind(field.name)
+    if not attrs.has(kind):
+        return f"{_pattern(field.name)} sets {field.name} whole"
+    fields = ", ".join(_variable_part(one.name) for one in attrs.fields(kind) if one.name != "name")
+    return f"{_pattern(field.name)} sets a field of {field.name}, FIELD one of {fields}"
+
+
+def _pattern(name: str) -> str:
+    """The variable names of the top-level field ``name``."""
+    head = _PREFIX + _variable_part(name)
+    if name == "pools":
+        return f"{head}{_LEVEL}<NAME>{_LEVEL}<FIELD>"
+    return f"{head}{_LEVEL}<FIELD>" if attrs.has(_top_level_kind(name)) else head
+
+
+def _top_level_kind(name: str) -> Any:
+    """The class of the top-level field ``name``, or of each of its values for ``pools``."""
+    kind = typing.get_type_hints(Settings)[name]
+    return typing.get_args(kind)[0] if name == "pools" else kind
+
+
+def _type_of(target: _Target) -> Any:
+    return typing.get_type_hints(type(target.owner))[target.field]
+
+
+def _parse(text: str, kind: Any) -> Any:
+    """``text`` as a value of the field type ``kind``, strictly; `ValueError` if it is not one."""
+    options = typing.get_args(kind)
+    if type(None) in options:  # an optional field: an empty value is None
+        if text == "":
+            return None
+        (kind,) = (option for option in options if option is not type(None))
+    if kind is bool and text in _BOOLEANS:
+        return _BOOLEANS[text]
+    if kind is int and _INT.fullmatch(text):
+        return int(text)
+    if kind is float and _FLOAT.fullmatch(text):
+        return float(text)
+    if kind is str:
+        return text
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return _enum_hook(kind)(text, kind)
+    if _is_homogeneous_tuple(kind):  # comma-separated; an empty value is an empty list
+        parts = [part.strip() for part in text.split(",")] if text.strip() else []
+        if "" in parts:
+            raise ValueError("expected a comma-separated list with no empty entry")
+        return tuple(_parse(part, typing.get_args(kind)[0]) for part in parts)
+    wanted = "true, false, 1 or 0" if kind is bool else getattr(kind, "__name__", str(kind))
+    raise ValueError(f"expected {wanted}")
+
+
+def _evolved(assignments: list[_Assignment], problems: list[str]) -> Any:
+    """The owner of ``assignments`` with its fields changed. If that is refused: a problem
+    for each field that is refused alone, naming its variables, or one naming them all if
+    only their combination is (an address that needs public set, say)."""
+    owner = assignments[0][0].owner
+    fields: dict[str, Any] = {}
+    shown: dict[str, list[str]] = {}
+    for target, text, value in assignments:
+        if target.entry is not None:  # one entry of a dict field, over those set before it
+            value = {**fields.get(target.field, getattr(owner, target.field)), target.entry: value}
+        fields[target.field] = value
+        shown.setdefault(target.field, []).append(text)
+    try:
+        return attrs.evolve(owner, **fields)
+    except ValueError as exc:
+        before = len(problems)
+        for field, value in fields.items():
+            try:
+                attrs.evolve(owner, **{field: value})
+            except ValueError as alone:
+                problems.append(f"{', '.join(shown[field])}: {alone}")
+        if len(problems) == before:
+            every = ", ".join(text for texts in shown.values() for text in texts)
+            problems.append(f"{every}: {exc}")
+        return owner
+
+
+_TOP_FIELDS = {_variable_part(field.name): field for field in attrs.fields(Settings)}

@@ -11,15 +11,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import trio
 
-from slither_actors._status._snapshot import StatusReader
+from slither_actors._status._snapshot import ObservedRuntime, StatusReader
 from slither_actors.config import parse_address
-
-if TYPE_CHECKING:
-    from slither_actors.runtime import Runtime
 
 __all__ = ["StatusApp", "serve_status"]
 
@@ -34,7 +31,9 @@ _PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 class StatusApp:
     """The ASGI application behind the status server (read-only)."""
 
-    def __init__(self, runtime: Runtime, metrics: Callable[[], bytes] | None = None) -> None:
+    def __init__(
+        self, runtime: ObservedRuntime, metrics: Callable[[], bytes] | None = None
+    ) -> None:
         self._reader = StatusReader(runtime)
         self._metrics = metrics
 
@@ -97,7 +96,7 @@ async def _respond(
 
 
 async def serve_status(
-    runtime: Runtime,
+    runtime: ObservedRuntime,
     address: str,
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
@@ -152,7 +151,7 @@ class _Announce:
         self._task_status.started(urls)
 
 
-def _prometheus_bridge(runtime: Runtime) -> Any:
+def _prometheus_bridge(runtime: ObservedRuntime) -> Any:
     """The runtime's Prometheus bridge if the settings attached one, else a new one for the
     server (None without the extra)."""
     if runtime.prometheus is not None:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -54,18 +54,25 @@ from slither_actors._pipe._run import DEFAULT_BUFFER, Run
 from slither_actors._pipe._stages import LocalStage, RouterStage
 from slither_actors._pool._pool import WorkerPool
 from slither_actors._pool._serving import resident_megabytes
-from slither_actors._store import Store
+from slither_actors._store import Store, StoreDirectory
 
-if TYPE_CHECKING:
-    from slither_actors.runtime import Runtime
-
-__all__ = ["StatusReader", "take_snapshot"]
+__all__ = ["ObservedRuntime", "StatusReader", "take_snapshot"]
 
 Node = dict[str, Any]
 RATE_WINDOW = 1.0  # seconds: the least time a stage's items per second is measured over
 
 
-def take_snapshot(runtime: Runtime) -> dict[str, Any]:
+class ObservedRuntime(Protocol):
+    """What operations read and keep of a `Runtime` (named so, the runtime module, which
+    starts the status server, and this package need not import each other)."""
+
+    root: SupervisorRef
+    stores: StoreDirectory[Store]
+    prometheus: Any  # the metrics bridges the settings attached, or None
+    otel: Any
+
+
+def take_snapshot(runtime: ObservedRuntime) -> dict[str, Any]:
     """One look at ``runtime`` (see the module's docstring for the shape).
 
     Items per second are over the pipe runs' lives; a `StatusReader` kept between looks
@@ -78,7 +85,7 @@ def take_snapshot(runtime: Runtime) -> dict[str, Any]:
 class StatusReader:
     """Takes snapshots of one runtime, remembering each stage's count for its rate."""
 
-    runtime: Runtime
+    runtime: ObservedRuntime
     opened: float = attrs.Factory(time.monotonic)
     _last_counts: dict[tuple[int, str], tuple[float, int]] = attrs.Factory(dict)
 

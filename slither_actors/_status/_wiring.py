@@ -5,21 +5,19 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from slither_actors._core import ChildSpec, Restart
+from slither_actors._status._snapshot import ObservedRuntime
 from slither_actors.config import MetricsSettings, StatusSettings
-
-if TYPE_CHECKING:
-    from slither_actors.runtime import Runtime
 
 __all__ = ["attached_metrics", "status_child_spec"]
 
 
 @contextlib.contextmanager
-def attached_metrics(runtime: Runtime, metrics: MetricsSettings) -> Iterator[None]:
+def attached_metrics(runtime: ObservedRuntime, metrics: MetricsSettings) -> Iterator[None]:
     """Attach the bridges ``metrics`` asks for to ``runtime`` (as ``runtime.prometheus`` and
     ``runtime.otel``) for the duration of the block, and detach them after.
 
@@ -40,7 +38,7 @@ def attached_metrics(runtime: Runtime, metrics: MetricsSettings) -> Iterator[Non
             runtime.prometheus = runtime.otel = None
 
 
-def status_child_spec(runtime: Runtime, status: StatusSettings) -> ChildSpec:
+def status_child_spec(runtime: ObservedRuntime, status: StatusSettings) -> ChildSpec:
     """The child that serves ``runtime``'s status page on ``status.address``.
 
     Transient: restarted if the server crashes, under the root's restart intensity. A port
@@ -54,7 +52,9 @@ def status_child_spec(runtime: Runtime, status: StatusSettings) -> ChildSpec:
     )
 
 
-async def _serve(runtime: Runtime, address: str, *, task_status: trio.TaskStatus[Any]) -> None:
+async def _serve(
+    runtime: ObservedRuntime, address: str, *, task_status: trio.TaskStatus[Any]
+) -> None:
     from slither_actors._status._server import serve_status
 
     await serve_status(runtime, address, task_status=task_status)

@@ -156,6 +156,10 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the names of _HOMES (a test
         DEFAULT_ROUTE as DEFAULT_ROUTE,
         Item as Item,
     )
+    from slither_actors.progress import (
+        Progress as Progress,
+        RichProgress as RichProgress,
+    )
     from slither_actors.runtime import (
         Runtime as Runtime,
         current_runtime as current_runtime,
@@ -231,11 +235,13 @@ _HOMES = {
     "PoolSaturated": "slither_actors.errors",
     "PoolSettings": "slither_actors.config",
     "PoolStats": "slither_actors._pool._pool",
+    "Progress": "slither_actors.progress",
     "ProtocolError": "slither_actors.errors",
     "Reason": "slither_actors._core",
     "Recover": "slither_actors._dispatch",
     "Registry": "slither_actors._core",
     "Restart": "slither_actors._core",
+    "RichProgress": "slither_actors.progress",
     "ResultStream": "slither_actors._dispatch",
     "Retry": "slither_actors._dispatch",
     "Route": "slither_actors._dispatch",

@@ -17,13 +17,14 @@ from slither_actors._dispatch._execution import execute_batch
 from slither_actors._dispatch._executors import Executor, check_executor
 from slither_actors._dispatch._policies import PolicySpec, as_policy
 from slither_actors._dispatch._results import Results
-from slither_actors._dispatch._runner import Halted, Runner
+from slither_actors._dispatch._runner import Emit, Halted, Runner
 from slither_actors._dispatch._strategies import BatchStrategy, FixedBatch, check_strategy
 from slither_actors._pool import own_session
 from slither_actors.config import Ordering, settings_in_use
 from slither_actors.context import Context
 from slither_actors.errors import DispatchError
 from slither_actors.item import Item
+from slither_actors.progress import ProgressCallback, Tracker, check_progress, total_of
 
 __all__ = ["ResultStream", "call_batch", "dispatch", "dispatch_stream"]
 
@@ -41,6 +42,7 @@ async def dispatch(
     on_error: PolicySpec | None = None,
     timeout: float | None = None,
     context: Context | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Results:
     """Run ``items`` through ``executor`` in batches and return the result items.
 
@@ -50,7 +52,9 @@ async def dispatch(
     ``ordering`` is ``"preserve"`` (input order) or ``"as_completed"``. ``on_error`` is
     ``"halt"``, ``"skip"``, `Recover` or `Retry`. ``timeout`` bounds each batch's call
     (default: the executor's own). Unset options come from the runtime's
-    ``settings.dispatch`` (or the defaults: 64, 8, preserve, halt).
+    ``settings.dispatch`` (or the defaults: 64, 8, preserve, halt). ``progress``, a
+    callable, is given a `Progress` as the run starts, at most ten times a second as
+    batches finish, and once as it ends (see `Progress`).
 
     Results come in batch order, which is input order except under `KeyPartition` (a
     key's items travel together), as a `Results`: a sequence of `Item`s kept as
@@ -61,26 +65,40 @@ async def dispatch(
     A bad argument raises `ValueError` before anything runs: ``items`` that are not
     iterable, an ``executor`` or ``strategy`` of the wrong kind, a ``batch_size`` or
     ``max_in_flight`` that is not an int of 1 or more, an unknown ``ordering`` or
-    ``on_error``, a ``timeout`` that is not a number of seconds above 0 (NaN, a bool), or a
-    ``context`` that is not a `Context` with a session id.
+    ``on_error``, a ``timeout`` that is not a number of seconds above 0 (NaN, a bool), a
+    ``context`` that is not a `Context` with a session id, or a ``progress`` that is not
+    callable.
     """
     require_trio("dispatch")
     runner = _runner(
-        items, executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
+        items,
+        executor,
+        strategy,
+        batch_size,
+        max_in_flight,
+        ordering,
+        on_error,
+        timeout,
+        context,
+        progress,
     )
     finished: list[tuple[int, Batch]] = []
 
     async def keep(ref: int, batch: Batch) -> None:
         finished.append((ref, batch))
 
+    tracker = None if progress is None else Tracker.start(progress, total_of(items))
     try:
         with _session_of(runner.context, context):
-            await runner.run(items, keep)
+            await runner.run(items, keep if tracker is None else _counted(keep, tracker))
     except Halted as halted:
         partial = _in_batch_order(finished + runner.unfinished(halted))
         error = DispatchError(halted.reason, halted.batch_ref, partial)
         error.__cause__ = halted.reason  # raised alone or in a group, the reason is chained
         raise halted.with_the_rest(error, "dispatch") from halted.reason
+    finally:
+        if tracker is not None:
+            tracker.finish()
     return Results(batch for _, batch in finished)
 
 
@@ -146,6 +164,7 @@ async def dispatch_stream(
     on_error: PolicySpec | None = None,
     timeout: float | None = None,
     context: Context | None = None,
+    progress: ProgressCallback | None = None,
 ) -> AsyncIterator[ResultStream]:
     """Like `dispatch`, but hand result items over as they are ready::
 
@@ -157,11 +176,21 @@ async def dispatch_stream(
     run instead of filling memory. Under halt, the iteration raises `DispatchError` after
     the items that completed before the failure; its ``partial_results`` are the completed
     items not yet handed over. Leaving the block early cancels the batches in flight. Bad
-    arguments raise `ValueError` as the block is entered, as for `dispatch`.
+    arguments raise `ValueError` as the block is entered, as for `dispatch`. A ``progress``
+    callable counts the items the consumer has taken.
     """
     require_trio("dispatch_stream")
     runner = _runner(
-        items, executor, strategy, batch_size, max_in_flight, ordering, on_error, timeout, context
+        items,
+        executor,
+        strategy,
+        batch_size,
+        max_in_flight,
+        ordering,
+        on_error,
+        timeout,
+        context,
+        progress,
     )
     send, receive = trio.open_memory_channel[Batch](0)
     stream = ResultStream(receive, runner)
@@ -169,15 +198,20 @@ async def dispatch_stream(
     async def hand_on(ref: int, batch: Batch) -> None:
         await send.send(batch)
 
+    tracker = None if progress is None else Tracker.start(progress, total_of(items))
+
     async def produce() -> None:
         async with send:
             try:
-                await runner.run(items, hand_on)
+                await runner.run(items, hand_on if tracker is None else _counted(hand_on, tracker))
             except Halted as halted:
                 stream.halted = halted  # the consumer raises it once it has the rest
                 if halted.also:  # what else failed comes out of the block, as alone
                     failed = "dispatch halted, and more failed"
                     raise BaseExceptionGroup(failed, halted.also) from None
+            finally:
+                if tracker is not None:
+                    tracker.finish()
 
     with _session_of(runner.context, context):
         async with open_own_nursery() as nursery:
@@ -221,6 +255,23 @@ def _session_of(context: Context, given: Context | None) -> AbstractContextManag
     return own_session(context.session_id) if given is None else nullcontext()
 
 
+def _counted(emit: Emit, tracker: Tracker) -> Emit:
+    """``emit``, counting in ``tracker`` each batch once it is handed on."""
+
+    async def counted(ref: int, batch: Batch) -> None:
+        await emit(ref, batch)
+        tracker.add(len(batch), _skipped_in(batch))
+
+    return counted
+
+
+def _skipped_in(batch: Batch) -> int:
+    """How many items of ``batch`` the skip policy marked skipped."""
+    if batch.metas is None:
+        return 0
+    return sum(1 for meta in batch.metas if meta.get("skipped"))
+
+
 def _in_batch_order(batches: list[tuple[int, Batch]]) -> Results:
     return Results(batch for _, batch in sorted(batches, key=lambda entry: entry[0]))
 
@@ -235,6 +286,7 @@ def _runner(
     on_error: PolicySpec | None,
     timeout: float | None,
     context: Context | None,
+    progress: ProgressCallback | None,
 ) -> Runner:
     if not isinstance(items, Iterable | AsyncIterable):
         raise ValueError(
@@ -250,6 +302,7 @@ def _runner(
     lanes = max_in_flight if max_in_flight is not None else defaults.max_in_flight
     check_count("max_in_flight", lanes)
     _check_context(context)
+    check_progress(progress)
     return Runner(
         executor=executor,
         strategy=strategy,

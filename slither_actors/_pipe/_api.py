@@ -29,13 +29,14 @@ from slither_actors._pipe._local_stage import LocalStageActor
 from slither_actors._pipe._outbox import Chunk, Exits, receive_chunk, send_chunk
 from slither_actors._pipe._run import ErrorRecord, PipeResult, Run, empty_outputs
 from slither_actors._pipe._stage_actors import RouterStageActor, StageActor
-from slither_actors._pipe._stages import LocalStage, RouterStage, Stage
+from slither_actors._pipe._stages import Cardinality, LocalStage, RouterStage, Stage
 from slither_actors._pipe._worker_stage import WorkerStageActor
 from slither_actors._pool import own_session
 from slither_actors._store import active_stores
 from slither_actors.context import Context
 from slither_actors.errors import NoRuntime
 from slither_actors.item import DEFAULT_ROUTE, Item
+from slither_actors.progress import ProgressCallback, Tracker, check_progress, total_of
 
 __all__ = ["PipeStream", "run_pipe", "stream_pipe"]
 
@@ -52,6 +53,7 @@ async def run_pipe(
     *,
     session_id: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> PipeResult:
     """Run ``inputs`` (payloads or `Item`s, an iterable or an async iterable, read lazily)
     through ``pipe`` and return what reached each output, with the run's error records.
@@ -60,19 +62,25 @@ async def run_pipe(
     fan-out in its place). A stage whose policy halts raises `PipeError`, whose
     ``partial`` is the result so far. The run is one session (``session_id``, or a fresh
     one): worker calls keep to its workers, and the views of the pipe's stores answer it.
+    ``progress``, a callable, is given a `Progress` as the run starts, at most ten times a
+    second as items leave the pipe or end in error records, and once as it ends (see
+    `Progress`).
 
     Raises `ValueError` before anything runs if ``pipe`` is not a `Pipe` subclass with
-    stages, ``inputs`` is not iterable, ``session_id`` is not None or a non-empty str, or
-    ``metadata`` is not a mapping.
+    stages, ``inputs`` is not iterable, ``session_id`` is not None or a non-empty str,
+    ``metadata`` is not a mapping, or ``progress`` is not callable.
     """
     require_trio("run_pipe")
-    _check_run(pipe, inputs, session_id, metadata)
+    _check_run(pipe, inputs, session_id, metadata, progress)
     result = PipeResult(empty_outputs(pipe), [])
     outputs = result.outputs
-    async with _open_run(pipe, inputs, session_id, metadata, result) as run:
+    tracker = _tracker(pipe, inputs, progress)
+    async with _open_run(pipe, inputs, session_id, metadata, result, tracker) as run:
         while (chunk := await _next_exits(run)) is not None:
             for output, items in chunk:
                 outputs[output]._add(items)
+            if tracker is not None:
+                tracker.add(_count(chunk))
     return result
 
 
@@ -91,6 +99,7 @@ class PipeStream:
 
     _run: Run
     _result: PipeResult
+    _tracker: Tracker | None = None
     _pairs: Iterator[tuple[str, Item]] = attrs.Factory(lambda: iter(()))
 
     @property
@@ -108,6 +117,8 @@ class PipeStream:
                 chunk = await self._run.exits.receive()
             except trio.EndOfChannel:
                 raise StopAsyncIteration from None
+            if self._tracker is not None:
+                self._tracker.add(_count(chunk))
             self._pairs = pairs(chunk)
             pair = next(self._pairs, None)
         return pair
@@ -120,6 +131,7 @@ async def stream_pipe(
     *,
     session_id: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> AsyncIterator[PipeStream]:
     """Like `run_pipe`, but hand over ``(output, item)`` pairs as items leave the pipe::
 
@@ -130,16 +142,20 @@ async def stream_pipe(
     An item leaves only when taken, so a slow consumer slows the pipe, and finally the
     reading of ``inputs``. If a stage halts, the block is cancelled and `PipeError` is
     raised from it. Leaving the block early stops the run. Bad arguments raise
-    `ValueError` as the block is entered, as for `run_pipe`.
+    `ValueError` as the block is entered, as for `run_pipe`. A ``progress`` callable counts
+    the items as the block's iteration takes their chunk, and the error records.
     """
     require_trio("stream_pipe")
-    _check_run(pipe, inputs, session_id, metadata)
+    _check_run(pipe, inputs, session_id, metadata, progress)
     result = PipeResult(empty_outputs(pipe), [])
-    async with _open_run(pipe, inputs, session_id, metadata, result) as run:
-        yield PipeStream(run, result)
+    tracker = _tracker(pipe, inputs, progress)
+    async with _open_run(pipe, inputs, session_id, metadata, result, tracker) as run:
+        yield PipeStream(run, result, tracker)
 
 
-def _check_run(pipe: Any, inputs: Any, session_id: Any, metadata: Mapping[str, Any] | None) -> None:
+def _check_run(
+    pipe: Any, inputs: Any, session_id: Any, metadata: Mapping[str, Any] | None, progress: Any
+) -> None:
     check_pipe(pipe)
     if not isinstance(inputs, Iterable | AsyncIterable):
         raise ValueError(
@@ -147,6 +163,25 @@ def _check_run(pipe: Any, inputs: Any, session_id: Any, metadata: Mapping[str, A
         )
     check_text("session_id", session_id, optional=True)
     check_instance("metadata", metadata, Mapping, optional=True)
+    check_progress(progress)
+
+
+def _tracker(pipe: type[Pipe], inputs: Inputs, progress: ProgressCallback | None) -> Tracker | None:
+    """The run's progress tracker, started (None without ``progress``). The total is the
+    length of ``inputs``, unless a stage fans out: then the items that leave are not the
+    inputs, and how many they will be is not known."""
+    if progress is None:
+        return None
+    fans_out = any(
+        isinstance(stage, LocalStage) and stage.cardinality is Cardinality.MANY
+        for stage in pipe.stages
+    )
+    return Tracker.start(progress, None if fans_out else total_of(inputs))
+
+
+def _count(exits: Exits) -> int:
+    """How many items a chunk of exits holds."""
+    return sum(len(items) for _, items in exits)
 
 
 @contextlib.asynccontextmanager
@@ -156,14 +191,26 @@ async def _open_run(
     session_id: str | None,
     metadata: Mapping[str, Any] | None,
     result: PipeResult,
+    tracker: Tracker | None,
 ) -> AsyncIterator[Run]:
+    """A run of ``pipe`` over ``inputs`` while the block runs; with a ``tracker``, its
+    error records counted as failed, and its final report made as it ends."""
     context = Context.new(session_id, pipe=pipe.name(), metadata=metadata)
-    run = Run.open(pipe, context, errors=result.errors)
+    on_error = None if tracker is None else functools.partial(_count_failed, tracker)
+    run = Run.open(pipe, context, errors=result.errors, on_error=on_error)
     # A session made up for this run is ended in the pools it used once the run is over.
     owned = own_session(context.session_id) if session_id is None else contextlib.nullcontext()
-    with owned:
-        async with running(run, functools.partial(feed, run, inputs), result):
-            yield run
+    try:
+        with owned:
+            async with running(run, functools.partial(feed, run, inputs), result):
+                yield run
+    finally:
+        if tracker is not None:
+            tracker.finish()
+
+
+def _count_failed(tracker: Tracker, record: ErrorRecord) -> None:
+    tracker.add(1, 1)
 
 
 @contextlib.asynccontextmanager

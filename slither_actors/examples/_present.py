@@ -1,5 +1,6 @@
-"""How the demos show themselves: a live board per stage while they run, on a terminal and
-with rich installed, and a summary of each demo's runs and checks once it is done."""
+"""How the demos show themselves: a live board while they run, on a terminal and with rich
+installed (a progress bar per run, then a row per stage), and a summary of each demo's runs
+and checks once it is done."""
 
 from __future__ import annotations
 
@@ -114,16 +115,23 @@ class _StageCount:
 
 @attrs.define
 class ProgressBoard:
-    """A live table on the terminal, one row per stage: items done, items/s, batches' items
-    in flight, and items waiting (done by the stage before, not yet by this one).
+    """A live board on the terminal: a progress bar for each run a demo hands a `bar` to
+    (its ``progress=``), then a table, one row per stage: items done, items/s, batches'
+    items in flight, and items waiting (done by the stage before, not yet by this one).
 
-    It counts from telemetry: a pipe stage's spans, and dispatch's batch spans for a
+    The table counts from telemetry: a pipe stage's spans, and dispatch's batch spans for a
     dispatch run outside any pipe. Needs rich; made only when stdout is a terminal.
     """
 
     console: Any
     stages: dict[str, _StageCount] = attrs.Factory(dict)
     order: list[str] = attrs.Factory(list)
+    bars: Any = None  # the runs' bars while the board is shown (a rich Progress)
+
+    def bar(self, description: str) -> sa.RichProgress | None:
+        """A bar for one run, shown on the board, to pass as its ``progress=`` (None while
+        the board is not shown)."""
+        return None if self.bars is None else sa.RichProgress(description, display=self.bars)
 
     @contextlib.contextmanager
     def watching(self, workload: Workload) -> Iterator[None]:
@@ -132,18 +140,20 @@ class ProgressBoard:
 
         self.stages.clear()
         self.order[:] = list(workload.stages)
+        self.bars = sa.RichProgress.make_display(console=self.console)
         handler_id = f"examples-progress-{workload.name}"
         sa.telemetry.attach(handler_id, _EVENTS, self._on_event)
         try:
             with Live(
                 console=self.console,
-                get_renderable=self._render,
+                get_renderable=self._render_board,
                 refresh_per_second=4,
                 transient=True,
             ):
                 yield
         finally:
             sa.telemetry.detach(handler_id)
+            self.bars = None
 
     def _stage(self, name: str) -> _StageCount:
         if name not in self.stages:
@@ -166,6 +176,11 @@ class ProgressBoard:
         stage.in_flight -= size
         if metadata.get("stage") is None:  # outside a pipe: the batches are the progress
             stage.count(size, failed=kind == "exception")
+
+    def _render_board(self) -> Any:
+        from rich.console import Group
+
+        return Group(self.bars, self._render()) if self.bars is not None else self._render()
 
     def _render(self) -> Any:
         from rich.table import Table

@@ -155,6 +155,11 @@ class Options:
     modes: tuple[str, ...] = MODES
     progress: Any = None
 
+    def bar(self, description: str) -> Callable[[sa.Progress], None] | None:
+        """A progress bar for one run of the slither_actors program, to pass as its
+        ``progress=``: shown on the live board, if there is one, else None (no bar)."""
+        return None if self.progress is None else self.progress.bar(description)
+
 
 @attrs.frozen
 class Workload:

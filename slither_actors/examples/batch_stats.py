@@ -24,7 +24,7 @@ baselines (`batch_stats_threads`) make the same four passes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import slither_actors as sa
@@ -87,9 +87,12 @@ def settings(options: Options) -> sa.Settings:
 async def describe_all(runtime: sa.Runtime, data: Datasets, options: Options) -> list[StrategyRun]:
     """Every dataset described under each strategy, then once more as a stream."""
     pool = await runtime.pool(POOL)
-    runs = [await _one_pass(pool, data, label, strategy) for label, strategy in STRATEGIES.items()]
+    runs = [
+        await _one_pass(pool, data, label, strategy, options.bar(label))
+        for label, strategy in STRATEGIES.items()
+    ]
     label, strategy = STREAMED
-    runs.append(await _one_pass(pool, data, label, strategy, streamed=True))
+    runs.append(await _one_pass(pool, data, label, strategy, options.bar(label), streamed=True))
     return runs
 
 
@@ -98,17 +101,19 @@ async def _one_pass(
     data: Datasets,
     label: str,
     strategy: sa.BatchStrategy,
+    progress: Callable[[sa.Progress], None] | None,
     *,
     streamed: bool = False,
 ) -> StrategyRun:
     """One pass over every dataset in a session of its own, its batches counted from
-    telemetry, then every worker's totals for the session."""
+    telemetry, then every worker's totals for the session; ``progress`` shows how far it
+    has got."""
     context = sa.Context.new(session_id=f"batch_stats {label}")
     with sa.telemetry.capture(_BATCH_ENDS) as batch_ends:
         started = time.perf_counter()
         results: Sequence[sa.Item]
         if streamed:
-            results = await _in_completion_order(data, strategy, context)
+            results = await _in_completion_order(data, strategy, context, progress)
         else:
             results = await sa.dispatch(
                 data.datasets,
@@ -116,6 +121,7 @@ async def _one_pass(
                 strategy=strategy,
                 on_error=ISOLATE,
                 context=context,
+                progress=progress,
             )
         seconds = time.perf_counter() - started
     totals = await _collected(pool, context.session_id)
@@ -138,7 +144,10 @@ async def _one_pass(
 
 
 async def _in_completion_order(
-    data: Datasets, strategy: sa.BatchStrategy, context: sa.Context
+    data: Datasets,
+    strategy: sa.BatchStrategy,
+    context: sa.Context,
+    progress: Callable[[sa.Progress], None] | None,
 ) -> list[sa.Item]:
     """The results of a stream, as each batch completes: a batch being isolated holds up
     none of those behind it."""
@@ -150,6 +159,7 @@ async def _in_completion_order(
         ordering="as_completed",
         on_error=ISOLATE,
         context=context,
+        progress=progress,
     ) as stream:
         async for item in stream:
             results.append(item)

@@ -194,7 +194,7 @@ async def run_etl(runtime: sa.Runtime, data: EtlData, options: Options) -> EtlOu
         async with trio.open_nursery() as nursery:
             if flips:
                 nursery.start_soon(flip_schema, schema, audit_log, first, flips, len(phase.lines))
-            result = await sa.run_pipe(DataEtl, phase.lines)
+            result = await sa.run_pipe(DataEtl, phase.lines, progress=options.bar(phase.name))
             nursery.cancel_scope.cancel()  # the flips are for rows in flight, and none are left
         outcome.flips += schema.fetch("schema", "version") - first
         outcome.valid.extend(result.payloads("valid"))

@@ -154,7 +154,7 @@ async def slither(runtime: sa.Runtime, images: Images, options: Options) -> Outc
     sa.telemetry.attach(handler, events, on_batch)
     started = time.perf_counter()
     try:
-        result = await sa.run_pipe(Thumbnails, inputs)
+        result = await sa.run_pipe(Thumbnails, inputs, progress=options.bar("images"))
     finally:
         sa.telemetry.detach(handler)
     seconds = time.perf_counter() - started

@@ -116,7 +116,9 @@ async def score_sessions(
         # sessions make theirs at once, so the second finds the first's worker busy and is
         # bound to another (the least loaded).
         await pool.call(f"{WORK}:train", [session.training_set()], session_id=session.name)
-        results[session.name] = await sa.run_pipe(Scoring, session.records, session_id=session.name)
+        results[session.name] = await sa.run_pipe(
+            Scoring, session.records, session_id=session.name, progress=options.bar(session.name)
+        )
 
     async with trio.open_nursery() as nursery:
         for session in data.sessions:

@@ -212,7 +212,9 @@ async def analyze_with_slither(runtime: sa.Runtime, corpus: Corpus, options: Opt
     session_id = f"text_analysis-{uuid.uuid4().hex[:12]}"
     documents = [{"id": number, "text": text} for number, text in enumerate(corpus.documents)]
     with sa.telemetry.capture([("slither", "bridge", "view", "stop")]) as view_calls:
-        result = await sa.run_pipe(TextAnalysis, documents, session_id=session_id)
+        result = await sa.run_pipe(
+            TextAnalysis, documents, session_id=session_id, progress=options.bar("documents")
+        )
     pool = await runtime.pool(POOL)
     try:
         replies = await pool.broadcast(f"{WORK}:collect", session_id)

@@ -59,6 +59,10 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the names of _HOMES (a test
         dispatch_stream as dispatch_stream,
         split as split,
     )
+    from slither_actors._dispatch._in_process import (
+        InProcessExecutor as InProcessExecutor,
+        InProcessPool as InProcessPool,
+    )
     from slither_actors._pipe import (
         Cardinality as Cardinality,
         ErrorRecord as ErrorRecord,
@@ -209,6 +213,8 @@ _HOMES = {
     "FixedBatch": "slither_actors._dispatch",
     "Halt": "slither_actors._dispatch",
     "HandlerAlreadyAttached": "slither_actors.errors",
+    "InProcessExecutor": "slither_actors._dispatch._in_process",
+    "InProcessPool": "slither_actors._dispatch._in_process",
     "Item": "slither_actors.item",
     "ItemFailed": "slither_actors.errors",
     "KeyPartition": "slither_actors._dispatch",

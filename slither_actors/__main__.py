@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import functools
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -84,14 +85,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _settings(options: argparse.Namespace) -> Settings:
-    """The settings file's settings, with ``--status`` over its status table."""
-    settings = load_settings(options.settings)
+    """The settings file's settings (and ``SLITHER_...`` variables), with ``--status`` over
+    their status table."""
     if options.status is None:
         if options.status_public:
             raise ValueError("--status-public needs --status HOST:PORT")
-        return settings
+        return load_settings(options.settings)
     status = StatusSettings(options.status, public=options.status_public)
-    return attrs.evolve(settings, status=status)
+    # The flag wins over the variables, which every runtime applies on top of its settings.
+    for variable in ("SLITHER_STATUS__ADDRESS", "SLITHER_STATUS__PUBLIC"):
+        os.environ.pop(variable, None)
+    return attrs.evolve(load_settings(options.settings), status=status)
 
 
 def _top(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:

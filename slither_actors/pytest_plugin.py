@@ -111,21 +111,18 @@ async def slither_runtime(slither_settings: Any, slither_workers: str) -> AsyncI
 
 @contextlib.contextmanager
 def _pools_in_process() -> Iterator[None]:
-    """Every pool a runtime starts while the block runs is an `InProcessPool`.
-
-    The runtime builds each pool's child spec with ``pool_child_spec``, looked up in its
-    module when a pool starts: here that name stands for `in_process_pool_spec` instead,
-    which gives the child the same id and the pool the same settings and store views.
-    Nothing outside this block, and nothing at all when no test asks for it, is changed.
-    """
-    from unittest import mock
-
-    from slither_actors import runtime
+    """Every pool a runtime opened in the block starts (those its settings configure, and
+    the default one on first use) is an `InProcessPool`, with the child id a runtime gives
+    a pool and the same settings and store views. Runtimes opened elsewhere, and all of
+    them when no test asks for it, are unchanged."""
     from slither_actors._dispatch._in_process import in_process_pool_spec
+    from slither_actors.runtime import pool_spec_maker
 
-    # Raises AttributeError if the runtime stops building its pools with that name.
-    with mock.patch.object(runtime, "pool_child_spec", in_process_pool_spec):
+    token = pool_spec_maker.set(in_process_pool_spec)
+    try:
         yield
+    finally:
+        pool_spec_maker.reset(token)
 
 
 PoolStarter = Callable[..., Awaitable[Any]]

@@ -72,6 +72,7 @@ class Runtime:
     otel: Any = attrs.field(default=None, init=False, repr=False)
 
     _pool_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
+    _pool_spec: PoolSpecMaker = attrs.field(default=pool_child_spec, init=False, repr=False)
     _pools: dict[str, WorkerPool] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
@@ -122,7 +123,7 @@ class Runtime:
                 return found
             if any(child.id == "pool default" for child in pools.which_children()):
                 raise PoolClosed(name)  # it was started, and is restarting now
-            spec = pool_child_spec(PoolSettings(), self.views.resolve)
+            spec = self._pool_spec(PoolSettings(), self.views.resolve)
             started: WorkerPool = await pools.start_child(spec)
             return started
 
@@ -163,6 +164,13 @@ class Runtime:
 
 
 _current: ContextVar[Runtime | None] = ContextVar("slither_actors_runtime", default=None)
+
+PoolSpecMaker = Callable[[PoolSettings, Any], ChildSpec]
+# What builds the child spec of each pool a runtime opened here starts: the pytest plugin's
+# in-process mode sets it around the runtimes it opens, for pools with no processes.
+pool_spec_maker: ContextVar[PoolSpecMaker] = ContextVar(
+    "slither_actors_pool_spec", default=pool_child_spec
+)
 
 
 def current_runtime() -> Runtime:
@@ -234,10 +242,12 @@ async def open_runtime(
         ],
         name="stores",
     )
+    make_pool_spec = pool_spec_maker.get()
     pools = Supervisor(
-        [pool_child_spec(pool, views.resolve) for pool in loaded.pools], name="pools"
+        [make_pool_spec(pool, views.resolve) for pool in loaded.pools], name="pools"
     )
     runtime = Runtime(loaded, registry, directory, views)
+    runtime._pool_spec = make_pool_spec
     status = [] if loaded.status.address is None else [status_child_spec(runtime, loaded.status)]
     root = Supervisor(
         children=[

@@ -231,3 +231,18 @@ def test_the_run_command_refuses_a_public_address_unless_asked() -> None:
     )
     assert result.returncode == 2
     assert "--status-public" in result.stderr
+
+
+def test_the_status_flag_wins_over_the_variable() -> None:
+    environment = {**os.environ, "SLITHER_STATUS__ADDRESS": "0.0.0.0:1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "slither_actors", "run", "tests.nowhere:main", "--status",
+         "127.0.0.1:0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    # The variable alone would be refused as public; with the flag, the run goes on to load.
+    assert "cannot load 'tests.nowhere:main'" in result.stderr, result.stderr

@@ -13,7 +13,15 @@ from slither_actors._store import Store
 from slither_actors.config import OnError
 from slither_actors.errors import PipeDefinitionError
 
-__all__ = ["DEFAULT_OUTPUT", "Pipe", "StagePolicy", "ToOutput", "check_pipe", "describe_pipe"]
+__all__ = [
+    "DEFAULT_OUTPUT",
+    "Pipe",
+    "StagePolicy",
+    "ToOutput",
+    "check_pipe",
+    "describe_pipe",
+    "stage_kind",
+]
 
 DEFAULT_OUTPUT = "default"
 
@@ -173,7 +181,7 @@ def describe_pipe(cls: type[Pipe]) -> dict[str, Any]:
     """``cls`` as plain data, for introspection and docs."""
     stages: list[dict[str, Any]] = []
     for stage in cls.stages:
-        entry: dict[str, Any] = {"name": stage.name, "kind": _kind(stage)}
+        entry: dict[str, Any] = {"name": stage.name, "kind": stage_kind(stage)}
         if isinstance(stage, WorkerStage):
             entry["target"] = stage.tool or f"{stage.module}:{stage.function}"
         if isinstance(stage, RouterStage):
@@ -188,7 +196,8 @@ def describe_pipe(cls: type[Pipe]) -> dict[str, Any]:
     }
 
 
-def _kind(stage: Stage) -> str:
+def stage_kind(stage: Stage) -> str:
+    """``"local"``, ``"worker"`` or ``"router"``: the kind of ``stage``, as descriptions say."""
     if isinstance(stage, LocalStage):
         return "local"
     if isinstance(stage, WorkerStage):

@@ -50,8 +50,8 @@ import attrs
 
 from slither_actors._core import ActorRef, ChildInfo, SupervisorRef
 from slither_actors._pipe import PipeService
+from slither_actors._pipe._definition import stage_kind
 from slither_actors._pipe._run import DEFAULT_BUFFER, Run
-from slither_actors._pipe._stages import LocalStage, RouterStage
 from slither_actors._pool._pool import WorkerPool
 from slither_actors._pool._serving import resident_megabytes
 from slither_actors._store import Store, StoreDirectory
@@ -132,7 +132,7 @@ class StatusReader:
             stages.append(
                 {
                     "name": stage.name,
-                    "kind": _stage_kind(stage),
+                    "kind": stage_kind(stage),
                     "inbox": {
                         "depth": _inbox_depth(run, stage.name),
                         "bound": stage.buffer if stage.buffer is not None else DEFAULT_BUFFER,
@@ -282,14 +282,6 @@ def _store(store: Store) -> dict[str, Any]:
         "name": store.name,
         "tables": {table.name: store.size(table.name) for table in type(store).tables},
     }
-
-
-def _stage_kind(stage: Any) -> str:
-    if isinstance(stage, LocalStage):
-        return "local"
-    if isinstance(stage, RouterStage):
-        return "router"
-    return "worker"
 
 
 def _inbox_depth(run: Run, stage: str) -> int:

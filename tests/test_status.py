@@ -132,6 +132,7 @@ async def test_status_shows_a_running_service_its_restarts_and_bounded_queues() 
         assert tree["runtime/fragile"]["mailbox"]["bound"] == 64
         assert tree["runtime/stores/store FeatureStore"]["kind"] == "store"
         assert tree["runtime/pools/pool default"]["kind"] == "pool"
+        assert tree["runtime/pools/pool default/worker 1"]["kind"] == "actor"
         pipe_node = next(node for path, node in tree.items() if node["kind"] == "pipe")
         assert [stage["id"] for stage in pipe_node["children"]] == ["stage slow", "stage double"]
         assert tree["runtime"]["strategy"] == "one_for_one"

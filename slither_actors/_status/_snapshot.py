@@ -194,6 +194,10 @@ class _Walk:
                 self.mailboxes.append({"path": f"{path}/{child.id}", **mailbox})
         elif isinstance(value, WorkerPool):
             self.pools.append(value)
+            workers = value._supervisor  # the pool's own supervisor, of its worker actors
+            if workers is not None:
+                here = f"{path}/{child.id}"
+                node["children"] = [self.child(worker, here) for worker in workers.which_children()]
         elif isinstance(value, PipeService):
             self.pipes.append(value)
             stages = value._run.supervisor

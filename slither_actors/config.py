@@ -228,8 +228,9 @@ class StatusSettings:
     def __attrs_post_init__(self) -> None:
         if self.address is not None and not self.public and not is_loopback(self.address):
             raise ValueError(
-                f"status address {self.address!r} is reachable from other machines; "
-                f"set public = true to serve the status page there, or use 127.0.0.1"
+                f"status address {self.address!r} is reachable from other machines: set "
+                f"public = true (--status-public) to serve the status page there, or use "
+                f"127.0.0.1"
             )
 
 

@@ -2,8 +2,9 @@
 processes do the compute.
 
 This module is the whole public surface: import from ``slither_actors``, never from a
-private module. ``slither_actors.telemetry``, ``slither_actors.errors`` and, inside worker
-processes, ``slither_actors.worker`` are public too.
+private module. ``slither_actors.telemetry``, ``slither_actors.metrics``,
+``slither_actors.errors`` and, inside worker processes, ``slither_actors.worker`` are
+public too.
 
 Names are imported on first use, so a worker process that needs only
 ``slither_actors.worker`` starts without loading trio, cattrs and the actor machinery.
@@ -15,7 +16,7 @@ import logging as _logging
 import typing as _typing
 
 if _typing.TYPE_CHECKING:  # what type checkers see: the names of _HOMES (a test checks)
-    from slither_actors import errors as errors, telemetry as telemetry
+    from slither_actors import errors as errors, metrics as metrics, telemetry as telemetry
     from slither_actors._core import (
         DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT,
         Actor as Actor,
@@ -300,6 +301,7 @@ _HOMES = {
     "dispatch_stream": "slither_actors._dispatch",
     "errors": "slither_actors.errors",
     "load_settings": "slither_actors.runtime",
+    "metrics": "slither_actors.metrics",
     "open_pool": "slither_actors._pool._running",
     "open_runtime": "slither_actors.runtime",
     "open_store": "slither_actors._store",
@@ -314,7 +316,7 @@ _HOMES = {
 }
 
 # Public names that are modules, not names inside a module.
-_MODULES = frozenset({"errors", "telemetry"})
+_MODULES = frozenset({"errors", "metrics", "telemetry"})
 
 __all__ = sorted(_HOMES)
 

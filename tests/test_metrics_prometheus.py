@@ -324,6 +324,7 @@ async def test_live_gauges_of_a_real_runtime_also_from_a_scrape_in_another_threa
         assert 'slither_queue_bound{kind="mailbox",name="runtime/counter"} 7.0' in text
         assert 'slither_pool_workers{pool="default",state="idle"} 2.0' in text
         assert 'slither_pool_size{pool="default"} 2.0' in text
+        assert 'slither_queue_bound{kind="pool",name="default"} 1000.0' in text
         assert re.search(r'slither_queue_bound\{kind="stage",name="Squares/square"\} \d', text)
 
 

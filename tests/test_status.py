@@ -126,6 +126,7 @@ async def test_status_shows_a_running_service_its_restarts_and_bounded_queues() 
         assert replaced["pid"] != victim.pid and "SIGKILL" in replaced["last_exit"]
         assert replaced["state"] in ("idle", "busy") and replaced["rss_mb"] > 0
         assert pool_status["size"] == pool_status["live"] == 2
+        assert 0 <= pool_status["waiting"] <= pool_status["queue_limit"] == 1000
         tree = nodes(snapshot["tree"])
         assert tree["runtime/fragile"]["restarts"] == 1
         assert tree["runtime/fragile"]["last_exit"] == "RuntimeError('fragile broke')"

@@ -15,7 +15,8 @@
         ]},
       "mailboxes": [{"path": "runtime/counter", "depth": 0, "bound": 16}],
       "pools": [{"name": "default", "size": 2, "live": 2, "in_flight": 1, "waiting": 0,
-                 "sessions": 0, "workers": [{"worker_id": 1, "pid": 4242, "state": "busy",
+                 "queue_limit": 1000, "sessions": 0,
+                 "workers": [{"worker_id": 1, "pid": 4242, "state": "busy",
                  "in_flight": 1, "calls_done": 130, "restarts": 1,
                  "last_exit": "exited with code -9", "rss_mb": 31.5}]}],
       "pipes": [{"name": "etl", "session_id": "3f2a...", "running": True,
@@ -276,6 +277,7 @@ def _pool(pool: WorkerPool) -> dict[str, Any]:
         "live": stats.live,
         "in_flight": stats.in_flight,
         "waiting": stats.waiting,
+        "queue_limit": pool.settings.queue_limit,
         "sessions": stats.sessions,
         "workers": workers,
     }

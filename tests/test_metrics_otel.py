@@ -97,10 +97,27 @@ async def test_a_pipe_run_traces_its_worker_stage_batches_and_pool_calls_under_i
     spans = otel.finished()
     (run,) = by_name(spans, "pipe Scoring")
     (stage,) = by_name(spans, "stage double")
+    (parse,) = by_name(spans, "stage parse")
+    (chunk,) = by_name(spans, "chunk parse")
     batches, calls = by_name(spans, "batch "), by_name(spans, "call ")
-    assert len(spans) == 2 + 3 + 3  # no span per item at the local stage
+    assert len(spans) == 1 + 2 + 3 + 3 + 1  # a chunk span at the local stage, none per item
     assert parent_of(run) is None
-    assert parent_of(stage) == run.context.span_id
+    assert parent_of(stage) == parent_of(parse) == run.context.span_id
+    assert parent_of(chunk) == parse.context.span_id
+    assert chunk.attributes == {
+        "slither.pipe": "Scoring",
+        "slither.stage": "parse",
+        "slither.size": 10,
+        "slither.outcome": "ok",
+    }
+    assert parse.attributes == {
+        "slither.pipe": "Scoring",
+        "slither.stage": "parse",
+        "slither.chunks": 1,
+        "slither.items": 10,
+    }
+    # The item's time in the local stage comes before its batches in the worker stage.
+    assert chunk.end_time <= min(batch.start_time for batch in batches)  # type: ignore[operator,type-var]
     assert {parent_of(batch) for batch in batches} == {stage.context.span_id}
     batch_ids = {batch.context.span_id for batch in batches}
     assert {parent_of(call) for call in calls} == batch_ids  # one call in each batch

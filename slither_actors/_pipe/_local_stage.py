@@ -24,7 +24,7 @@ from slither_actors import telemetry
 from slither_actors._dispatch import Retry
 from slither_actors._dispatch._batch import Batch
 from slither_actors._pipe._outbox import Chunk, Outbox
-from slither_actors._pipe._stage_actors import STAGE_SPAN, StageActor
+from slither_actors._pipe._stage_actors import CHUNK_SPAN, STAGE_SPAN, StageActor
 from slither_actors._pipe._stages import Cardinality, FailItem, LocalStage, RouteTo, SkipItem
 from slither_actors.errors import ItemFailed
 from slither_actors.item import DEFAULT_ROUTE, Item
@@ -100,16 +100,24 @@ class LocalStageActor(StageActor):
         outbox = self.new_outbox()
         size = self.spec.batch_size
         while (chunk := await self.take_chunk()) is not None:
-            for start in range(0, len(chunk), size):
-                self.begun = min(start + size, len(chunk))
-                if telemetry.is_observed(STAGE_SPAN):
-                    metadata = {"pipe": self.run.pipe.name(), "stage": self.stage.name}
-                    with telemetry.span(STAGE_SPAN, {**metadata, "size": self.begun - start}):
-                        await self._handle_batch(chunk, start, outbox)
-                else:
-                    await self._handle_batch(chunk, start, outbox)
+            if telemetry.is_observed(CHUNK_SPAN):
+                with telemetry.span(CHUNK_SPAN, self.chunk_metadata(chunk)):
+                    await self._handle_slices(chunk, size, outbox)
+            else:
+                await self._handle_slices(chunk, size, outbox)
             self.holding = Batch([], [])
             await outbox.flush()
+
+    async def _handle_slices(self, chunk: Chunk, size: int, outbox: Outbox) -> None:
+        """Run the batch handler on ``chunk`` a slice of ``size`` items at a time."""
+        for start in range(0, len(chunk), size):
+            self.begun = min(start + size, len(chunk))
+            if telemetry.is_observed(STAGE_SPAN):
+                metadata = {"pipe": self.run.pipe.name(), "stage": self.stage.name}
+                with telemetry.span(STAGE_SPAN, {**metadata, "size": self.begun - start}):
+                    await self._handle_batch(chunk, start, outbox)
+            else:
+                await self._handle_batch(chunk, start, outbox)
 
     async def _handle_batch(self, chunk: Chunk, start: int, outbox: Outbox) -> None:
         """Run the batch handler on ``chunk[start:begun]`` and settle what it returns."""

@@ -34,9 +34,10 @@ from slither_actors._pipe._run import CHUNK, Run
 from slither_actors._pipe._stages import RouterStage, Stage
 from slither_actors.item import DEFAULT_ROUTE, Item
 
-__all__ = ["RouterStageActor", "StageActor"]
+__all__ = ["CHUNK_SPAN", "STAGE_SPAN", "RouterStageActor", "StageActor"]
 
 STAGE_SPAN = ("slither", "pipe", "stage")
+CHUNK_SPAN = ("slither", "pipe", "chunk")  # around each chunk a stage works through in order
 
 
 def _no_items() -> Batch:
@@ -136,9 +137,23 @@ class StageActor(Actor):
         """Handle every chunk of the inbox, one after another."""
         outbox = self.new_outbox()
         while (chunk := await self.take_chunk()) is not None:
-            await self.handle_chunk(chunk, outbox)
+            if telemetry.is_observed(CHUNK_SPAN):
+                with telemetry.span(CHUNK_SPAN, self.chunk_metadata(chunk)):
+                    await self.handle_chunk(chunk, outbox)
+            else:
+                await self.handle_chunk(chunk, outbox)
             self.holding = _no_items()
             await outbox.flush()
+
+    def chunk_metadata(self, chunk: Chunk) -> dict[str, Any]:
+        """The metadata of a chunk span: the pipe, the stage, the chunk's size and its first
+        item's id (which tells two chunks of one stage apart)."""
+        return {
+            "pipe": self.run.pipe.name(),
+            "stage": self.stage.name,
+            "size": len(chunk.payloads),
+            "first_id": chunk.ids[0] if len(chunk.ids) else None,
+        }
 
     async def handle_chunk(self, chunk: Chunk, outbox: Outbox) -> None:
         """Handle the items of ``chunk`` one after another (inside a stage span each when

@@ -12,7 +12,8 @@
 
 Each bridge is one telemetry handler keeping the metrics of `METRICS` (the same names in
 both) from the library's events; the OpenTelemetry bridge also traces pipe runs, their
-worker stages, batches and pool calls as parent-linked spans. Given the ``runtime``, the
+stages, the chunks of local and router stages, batches and pool calls as parent-linked
+spans. Given the ``runtime``, the
 bridges also read its queues and workers when they are collected. Nothing is attached, and
 nothing is imported from prometheus_client or OpenTelemetry, until a bridge is asked for;
 ``Settings.metrics`` (``prometheus = true``, ``otel = true``) has the runtime attach them.

@@ -97,7 +97,7 @@ class OtelMetrics(Bridge):
             self._attach(self)
         else:
             self._spans = SpanTracker(tracers.get_tracer(SCOPE, _version()))
-            self._attach(self, [(*prefix, "start") for prefix in SPAN_PREFIXES])
+            self._attach(self, list(_SPAN_EVENTS))
 
     def handle(
         self, event: EventName, measured: Mapping[str, Any], metadata: Mapping[str, Any]

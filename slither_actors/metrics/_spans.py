@@ -6,10 +6,10 @@ the spans open in this task (a tuple, replaced, never changed in place) gives ev
 its parent: a pipe's stage actors are spawned inside its run's span, their dispatch lanes
 inside theirs, and a pool call is made in the lane's own task.
 
-A worker stage's batches are grouped under one span per stage and run, made when its
-first batch starts and ended at its last batch's end once the run ends: no event marks a
-stage's start or end, and one span per item would cost as much as the items. Local and
-router stages get no span (see docs/metrics.md).
+A stage's batches (at a worker stage) or chunks (at a local or router stage: up to 256
+items worked through in order) are grouped under one span per stage and run, made when
+its first one starts and ended at its last one's end once the run ends: no event marks a
+stage's start or end, and one span per item would cost as much as the items.
 
 A stop is matched to its start by the span's identity (its prefix and the metadata that
 names it: the batch ref, attempt, executor, pipe, stage and size of a batch, say): first
@@ -37,9 +37,10 @@ from slither_actors.telemetry import EventName
 __all__ = ["SPAN_PREFIXES", "SpanTracker"]
 
 RUN: EventName = ("slither", "pipe", "run")
+CHUNK: EventName = ("slither", "pipe", "chunk")
 BATCH: EventName = ("slither", "dispatch", "batch")
 CALL: EventName = ("slither", "pool", "call")
-SPAN_PREFIXES = (RUN, BATCH, CALL)
+SPAN_PREFIXES = (RUN, CHUNK, BATCH, CALL)
 
 
 @attrs.frozen
@@ -75,6 +76,7 @@ KINDS = {
         "batch_ref attempt executor pipe stage size",
         "batch_ref size attempt executor pipe stage",
     ),
+    CHUNK: _kind(CHUNK, "chunk", "stage", "pipe stage first_id size", "pipe stage size"),
     CALL: _kind(
         CALL, "call", "target", "pool target session_id size", "pool target size session_id"
     ),
@@ -83,13 +85,21 @@ KINDS = {
 
 @attrs.define(eq=False)
 class _Stage:
-    """The span grouping one worker stage's batches within one run."""
+    """The span grouping one stage's batches or chunks within one run."""
 
     span: Span
-    context: Context  # the span's, for its batches
+    context: Context  # the span's, for its batches or chunks
     end_ns: int
     batches: int = 0
+    chunks: int = 0
     items: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Its attributes at its end: the batches or the chunks, and the items."""
+        parts = {"slither.batches": self.batches} if self.batches else {}
+        if self.chunks:
+            parts["slither.chunks"] = self.chunks
+        return {**parts, "slither.items": self.items}
 
 
 @attrs.define(eq=False)
@@ -154,13 +164,14 @@ class SpanTracker:
                 if name.startswith("output.") or name == "errors":
                     span.set_attribute(f"slither.{name}", value)
             for stage in (entry.stages or {}).values():
-                stage.span.set_attributes(
-                    {"slither.batches": stage.batches, "slither.items": stage.items}
-                )
+                stage.span.set_attributes(stage.counts())
                 stage.span.end(end_time=stage.end_ns)
         elif entry.stage is not None:
             entry.stage.end_ns = max(entry.stage.end_ns, end_ns)
-            entry.stage.batches += 1
+            if prefix == CHUNK:
+                entry.stage.chunks += 1
+            else:
+                entry.stage.batches += 1
             entry.stage.items += metadata.get("size", 0)
         if "count" in measured:
             span.set_attribute("slither.count", measured["count"])
@@ -206,9 +217,9 @@ class SpanTracker:
         self, stack: tuple[_Open, ...], kind: _Kind, metadata: Any, start_ns: int
     ) -> tuple[Context | None, _Stage | None]:
         """The context a new span starts in, and its stage if it goes under a stage's
-        span: the stage's, for a batch of a pipe's stage; else the newest span still open
+        span: the stage's, for a batch or a chunk of a pipe's stage; else the newest span still open
         in this task; else None (OpenTelemetry's current context)."""
-        if kind.prefix == BATCH and metadata.get("stage") is not None:
+        if kind.prefix in (BATCH, CHUNK) and metadata.get("stage") is not None:
             for entry in reversed(stack):
                 run = entry.kind.prefix == RUN and not entry.ended
                 if run and entry.identity[0] == metadata.get("pipe"):

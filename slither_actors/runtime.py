@@ -26,6 +26,7 @@ from slither_actors._core import (
 )
 from slither_actors._logs import LogFormat, check_log_format, logging_to_stderr
 from slither_actors._pipe import ErrorRecord, Pipe, PipeService
+from slither_actors._pipe._run import Run, active_runs
 from slither_actors._pipe._service import Sink, pipe_service_spec
 from slither_actors._pool import pool_finder
 from slither_actors._pool._pool import WorkerPool
@@ -68,6 +69,7 @@ class Runtime:
     root: SupervisorRef = attrs.field(init=False)  # set as soon as the tree has started
 
     # The metrics bridges the settings attached (None when not asked for).
+    runs: set[Run] = attrs.field(factory=set, init=False, repr=False)  # pipe runs going on
     prometheus: Any = attrs.field(default=None, init=False, repr=False)
     otel: Any = attrs.field(default=None, init=False, repr=False)
 
@@ -271,6 +273,7 @@ async def open_runtime(
     token, finder = _current.set(runtime), pool_finder.set(runtime.pool)
     settings_token = active_settings.set(loaded)
     stores_token = active_stores.set(ActiveStores(directory, views))
+    runs_token = active_runs.set(runtime.runs)
     try:
         with use_registry(registry), attached_metrics(runtime, loaded.metrics):
             async with open_own_nursery() as nursery:
@@ -280,6 +283,7 @@ async def open_runtime(
                 finally:
                     runtime.root.request_stop()
     finally:
+        active_runs.reset(runs_token)
         active_stores.reset(stores_token)
         active_settings.reset(settings_token)
         pool_finder.reset(finder)

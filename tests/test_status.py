@@ -248,3 +248,29 @@ def test_the_status_flag_wins_over_the_variable() -> None:
     )
     # The variable alone would be refused as public; with the flag, the run goes on to load.
     assert "cannot load 'tests.nowhere:main'" in result.stderr, result.stderr
+
+
+async def test_a_run_pipe_in_progress_shows_with_its_stages_and_leaves_when_done() -> None:
+    from slither_actors._status import take_snapshot
+
+    held = trio.Event()
+    release = trio.Event()
+
+    async def hold(item: sa.Item, ctx: sa.Context) -> int:
+        held.set()
+        await release.wait()
+        return int(item.payload)
+
+    class Holding(sa.Pipe):
+        stages = [sa.LocalStage("hold", hold, buffer=16)]
+
+    async with sa.open_runtime() as runtime:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sa.run_pipe, Holding, range(40))
+            await held.wait()
+            (pipe,) = take_snapshot(runtime)["pipes"]
+            assert (pipe["name"], pipe["running"]) == ("Holding", True)
+            (stage,) = pipe["stages"]
+            assert stage["name"] == "hold" and 0 < stage["inbox"]["depth"] <= 16
+            release.set()
+        assert take_snapshot(runtime)["pipes"] == []

@@ -27,7 +27,7 @@ from slither_actors._dispatch._batch import Batch
 from slither_actors._pipe._definition import Pipe, check_pipe
 from slither_actors._pipe._local_stage import LocalStageActor
 from slither_actors._pipe._outbox import Chunk, Exits, receive_chunk, send_chunk
-from slither_actors._pipe._run import ErrorRecord, PipeResult, Run, empty_outputs
+from slither_actors._pipe._run import ErrorRecord, PipeResult, Run, empty_outputs, listed
 from slither_actors._pipe._stage_actors import RouterStageActor, StageActor
 from slither_actors._pipe._stages import Cardinality, LocalStage, RouterStage, Stage
 from slither_actors._pipe._worker_stage import WorkerStageActor
@@ -228,7 +228,11 @@ async def running(
         name=f"pipe {pipe.name()}",
     )
     metadata = {"pipe": pipe.name(), "session_id": run.context.session_id}
-    with session_views(pipe, run.context.session_id), telemetry.span(_RUN_SPAN, metadata) as span:
+    with (
+        session_views(pipe, run.context.session_id),
+        listed(run),
+        telemetry.span(_RUN_SPAN, metadata) as span,
+    ):
         try:
             with run.cancel_scope:
                 async with open_own_nursery() as nursery:

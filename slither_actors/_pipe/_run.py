@@ -20,8 +20,10 @@ results on at once (`Outbox.pass_on`), with no look at each item's route.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, MutableSequence
+from collections.abc import Callable, Iterable, Iterator, MutableSequence
+from contextvars import ContextVar
 from typing import Any
 
 import attrs
@@ -38,7 +40,7 @@ from slither_actors.context import Context
 from slither_actors.errors import PipeError
 from slither_actors.item import Item
 
-__all__ = ["CHUNK", "ErrorRecord", "PipeResult", "Run"]
+__all__ = ["CHUNK", "ErrorRecord", "PipeResult", "Run", "active_runs", "listed"]
 
 DEFAULT_BUFFER = 256  # items a stage's inbox holds
 CHUNK = 256  # items that travel together, at most (fewer into an inbox of fewer)
@@ -249,3 +251,21 @@ class Run:
 def empty_outputs(pipe: type[Pipe]) -> dict[str, Results]:
     """An empty `Results` for every output of ``pipe``."""
     return {name: Results() for name in pipe.output_names}
+
+
+# Set by a runtime for every task inside it: the runs going on in it, for its status page.
+active_runs: ContextVar[set[Run] | None] = ContextVar("slither_actors_runs", default=None)
+
+
+@contextlib.contextmanager
+def listed(run: Run) -> Iterator[None]:
+    """List ``run`` among the runs of the runtime this task is in (if any) while it goes on."""
+    runs = active_runs.get()
+    if runs is None:
+        yield
+        return
+    runs.add(run)
+    try:
+        yield
+    finally:
+        runs.discard(run)

@@ -69,6 +69,7 @@ class ObservedRuntime(Protocol):
 
     root: SupervisorRef
     stores: StoreDirectory[Store]
+    runs: set[Run]  # the pipe runs going on: run_pipe, stream_pipe and start_pipe alike
     prometheus: Any  # the metrics bridges the settings attached, or None
     otel: Any
 
@@ -93,6 +94,7 @@ class StatusReader:
     def read(self) -> dict[str, Any]:
         """A snapshot of the runtime now."""
         stores = list(self._stores())
+        runs = list(self.runtime.runs)
         walk = _Walk({id(store.ref): store for store in stores})
         root = getattr(self.runtime, "root", None)  # None until the tree has started
         tree = None
@@ -107,7 +109,7 @@ class StatusReader:
             "tree": tree,
             "mailboxes": walk.mailboxes,
             "pools": [_pool(pool) for pool in walk.pools],
-            "pipes": [self._pipe(service, now) for service in walk.pipes],
+            "pipes": [self._pipe(run, now) for run in sorted(runs, key=_opened)],
             "stores": [_store(store) for store in stores],
         }
 
@@ -119,8 +121,7 @@ class StatusReader:
             except LookupError:  # stopped between the two calls
                 continue
 
-    def _pipe(self, service: PipeService, now: float) -> dict[str, Any]:
-        run: Run = service._run
+    def _pipe(self, run: Run, now: float) -> dict[str, Any]:
         stages = []
         for stage in run.pipe.stages:
             count = run.taken.get(stage.name, 0)
@@ -144,10 +145,10 @@ class StatusReader:
                 }
             )
         return {
-            "name": service.pipe.name(),
-            "session_id": service.session_id,
-            "running": service.running,
-            "delivered": service.delivered,
+            "name": run.pipe.name(),
+            "session_id": run.context.session_id,
+            "running": not run.cancel_scope.cancel_called,
+            "delivered": dict(run.delivered),
             "errors": len(run.errors),
             "stages": stages,
         }
@@ -160,7 +161,6 @@ class _Walk:
     stores: dict[int, Store]  # by id of their ActorRef, the value their child started with
     mailboxes: list[dict[str, Any]] = attrs.Factory(list)
     pools: list[WorkerPool] = attrs.Factory(list)
-    pipes: list[PipeService] = attrs.Factory(list)
 
     def supervisor(
         self, node_id: str, ref: SupervisorRef, *, restarts: int, last_exit: Any, path: str = ""
@@ -200,12 +200,15 @@ class _Walk:
                 here = f"{path}/{child.id}"
                 node["children"] = [self.child(worker, here) for worker in workers.which_children()]
         elif isinstance(value, PipeService):
-            self.pipes.append(value)
             stages = value._run.supervisor
             if stages is not None:
                 here = f"{path}/{child.id}"
                 node["children"] = [self.child(stage, here) for stage in stages.which_children()]
         return node
+
+
+def _opened(run: Run) -> float:
+    return run.opened
 
 
 def _node(node_id: str, kind: str, state: str) -> Node:

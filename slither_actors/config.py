@@ -40,6 +40,7 @@ from slither_actors.errors import ConfigError
 
 __all__ = [
     "Affinity",
+    "Backend",
     "BridgeSettings",
     "DispatchSettings",
     "MetricsSettings",
@@ -98,6 +99,13 @@ class BridgeSettings:
     """Defaults for store views called back from workers."""
 
     default_scope: ViewScope = attrs.field(default=ViewScope.SESSION, converter=ViewScope)
+
+
+class Backend(enum.Enum):
+    """What a pool's workers are: local worker processes, or Ray actors."""
+
+    PROCESSES = "processes"
+    RAY = "ray"
 
 
 class Affinity(enum.Enum):
@@ -179,6 +187,11 @@ class PoolSettings:
     kill_grace: float = attrs.field(default=1.0, validator=_finite_seconds)
     max_restarts: int = attrs.field(default=10, validator=validator(check_count, minimum=0))
     max_seconds: float = attrs.field(default=10.0, validator=_seconds)
+    # Ray actors instead of processes (extra `ray`); the cluster to join (None: start one).
+    backend: Backend = attrs.field(default=Backend.PROCESSES, converter=Backend)
+    ray_address: str | None = attrs.field(
+        default=None, validator=validator(check_text, optional=True)
+    )
 
     @property
     def worker_count(self) -> int:

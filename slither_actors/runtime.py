@@ -40,7 +40,7 @@ from slither_actors._store import (
     active_stores,
     store_child_spec,
 )
-from slither_actors.config import PoolSettings, Settings, active_settings
+from slither_actors.config import Backend, PoolSettings, Settings, active_settings
 from slither_actors.errors import ConfigError, NoRuntime, PoolClosed
 
 __all__ = ["Runtime", "current_runtime", "open_runtime", "run", "start_pipe"]
@@ -244,7 +244,7 @@ async def open_runtime(
         ],
         name="stores",
     )
-    make_pool_spec = pool_spec_maker.get()
+    make_pool_spec = _backed(pool_spec_maker.get())
     pools = Supervisor(
         [make_pool_spec(pool, views.resolve) for pool in loaded.pools], name="pools"
     )
@@ -288,6 +288,19 @@ async def open_runtime(
         active_settings.reset(settings_token)
         pool_finder.reset(finder)
         _current.reset(token)
+
+
+def _backed(make_pool_spec: PoolSpecMaker) -> PoolSpecMaker:
+    """``make_pool_spec``, but for a pool whose backend is Ray: its Ray pool's spec."""
+
+    def spec_for(settings: PoolSettings, resolve_view: Any) -> ChildSpec:
+        if settings.backend is Backend.RAY:
+            from slither_actors._ray import ray_pool_child_spec
+
+            return ray_pool_child_spec(settings, resolve_view)
+        return make_pool_spec(settings, resolve_view)
+
+    return spec_for
 
 
 def _import_store(entry: str, index: int) -> type[Store]:

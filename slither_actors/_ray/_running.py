@@ -1,0 +1,102 @@
+"""How a Ray pool runs: connected to Ray for its lifetime, as a supervised child.
+
+The first Ray pool of the process connects: to the cluster at the pool's ``ray_address``,
+or, without one, to a local Ray it starts. The last one to stop lets go, and shuts down a
+local Ray it started, so that leaving the runtime leaves no Ray process behind. A program
+that connected to Ray itself keeps its connection: the pools use it and leave it be.
+Connecting and shutting down block, so they run in a thread, never on the loop's.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import trio
+
+from slither_actors._core import ChildSpec
+from slither_actors.config import PoolSettings
+
+__all__ = ["ray_pool_child_spec"]
+
+RAY_EXTRA = "pip install 'slither_actors[ray]'"
+
+
+class _Connection:
+    """The process's use of Ray: how many pools hold it, and whether we started it."""
+
+    holders = 0
+    ours = False
+
+
+_lock = trio.Lock()
+
+
+async def _connect(address: str | None) -> None:
+    async with _lock:
+        if _Connection.holders == 0:
+            _Connection.ours = await trio.to_thread.run_sync(_init, address)
+        _Connection.holders += 1
+
+
+async def _release() -> None:
+    async with _lock:
+        _Connection.holders -= 1
+        if _Connection.holders == 0 and _Connection.ours:
+            import ray
+
+            await trio.to_thread.run_sync(ray.shutdown)
+            _Connection.ours = False
+
+
+def _init(address: str | None) -> bool:
+    """Connect to Ray (True if this call started or joined it, False if it was connected)."""
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError(f"a pool with backend 'ray' needs Ray: {RAY_EXTRA}") from error
+    if ray.is_initialized():
+        return False
+    ray.init(
+        address=address,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    return True
+
+
+def ray_pool_child_spec(settings: PoolSettings, resolve_view: Any = None) -> ChildSpec:
+    """A child spec running a `RayPool` of ``settings.worker_count`` Ray actors, with the
+    id a runtime gives a pool's child (``pool NAME``), so ``runtime.pool(NAME)``, worker
+    stages and `WorkerExecutor` find it."""
+    return ChildSpec(f"pool {settings.name}", functools.partial(_run, settings))
+
+
+async def _run(settings: PoolSettings, *, task_status: trio.TaskStatus[Any]) -> None:
+    from slither_actors._ray._pool import RayPool
+
+    await _connect(settings.ray_address)
+    try:
+        pool = RayPool(settings, _actor_maker(settings))
+        try:
+            await pool.start()
+            task_status.started(pool)
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(pool.stop_actors)
+    finally:
+        with trio.CancelScope(shield=True):
+            await _release()
+
+
+def _actor_maker(settings: PoolSettings) -> Any:
+    import ray
+
+    from slither_actors._ray._slot import Slot
+
+    actor_class = ray.remote(Slot).options(num_cpus=1, max_restarts=0)
+    return functools.partial(
+        actor_class.remote, settings.cwd, settings.preload, settings.max_frame
+    )

@@ -1,0 +1,60 @@
+"""What runs inside a Ray actor: one worker slot, calling worker functions as a worker
+process does (the same target lookup, the same result checks), with payloads and results
+carried in the worker link's own frames, so that exactly the values a local pool carries
+travel, and come back the same types.
+
+Imported in the Ray actor's process (and in the parent, to define the actor class).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Any
+
+from slither_actors._dispatch._in_process import _function
+from slither_actors._pool._messages import Call, Malformed
+from slither_actors._pool.protocol import FrameDecoder, encode_result
+from slither_actors.errors import ResultError
+
+__all__ = ["Slot"]
+
+
+class Slot:
+    """One Ray actor's work: `call` takes an encoded call and gives an encoded answer."""
+
+    def __init__(self, cwd: str | None, preload: tuple[str, ...], max_frame: int) -> None:
+        if cwd is not None:
+            sys.path.insert(0, cwd)
+        for module in preload:
+            importlib.import_module(module)
+        self.max_frame = max_frame
+
+    def pid(self) -> int:
+        """The actor's process id (also: it has started)."""
+        return os.getpid()
+
+    def call(self, frame: bytes, allow_pickle: bool) -> tuple[str, Any]:
+        """``("result", frame)`` with the encoded results, or ``("error", (type, message,
+        traceback))`` for what the worker function raised."""
+        try:
+            (message,) = FrameDecoder(self.max_frame, allow_pickle=allow_pickle).decode(frame)
+            if isinstance(message, Malformed) or not isinstance(message, Call):
+                raise ValueError(f"not a call: {message!r:.200}")
+            results = _function(message.target, message.tool)(message.payloads)
+            if type(results) is not list:
+                raise ResultError(
+                    f"returned a {type(results).__name__}, not a list of "
+                    f"{len(message.payloads)} results"
+                )
+            if len(results) != len(message.payloads):
+                raise ResultError(
+                    f"returned {len(results)} results for a batch of {len(message.payloads)}"
+                )
+            encoded = encode_result(message.call_id, results, self.max_frame, allow_pickle)
+            return "result", encoded if isinstance(encoded, bytes) else b"".join(encoded)
+        except Exception as error:
+            trace = "".join(traceback.format_exception(error))
+            return "error", (type(error).__name__, str(error), trace)

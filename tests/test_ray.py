@@ -1,0 +1,160 @@
+"""Pools of Ray actors (``backend = "ray"``), against a real local Ray.
+
+One Ray serves the whole module (it takes seconds to start): the module's fixture starts it,
+so the pools join it and leave it running, and stops it at the end. The first test, which
+checks that a runtime leaves no Ray process behind, runs in a process of its own before.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+import slither_actors as sa
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = str(ROOT / "tests")
+SETTINGS = {"pools": [{"name": "ray", "backend": "ray", "size": 2, "cwd": TESTS}]}
+
+
+def ray_processes() -> set[int]:
+    """The pids of the Ray daemons running on this machine."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"raylet" in command or b"gcs_server" in command:
+                found.add(int(entry.name))
+    return found
+
+
+def test_a_runtime_that_started_ray_leaves_no_ray_process() -> None:
+    before = ray_processes()
+    program = textwrap.dedent(
+        f"""
+        import sys, trio, ray, slither_actors as sa
+
+        async def main():
+            async with sa.open_runtime({SETTINGS!r}) as runtime:
+                pool = await runtime.pool("ray")
+                print(await pool.call("worker_functions:double", [1, 2]), flush=True)
+
+        trio.run(main)
+        print("left the runtime; connected:", ray.is_initialized(), flush=True)
+        sys.stdin.read()  # stays alive (Ray's own exit handler not run) until told
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", program],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "[2, 4]"
+        assert process.stdout.readline().strip() == "left the runtime; connected: False"
+        # Ray has shut down while its program still runs: the pool's child did it.
+        assert ray_processes() <= before
+    finally:
+        process.communicate(input="", timeout=60)
+    assert process.returncode == 0, process.stderr
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+pytestmark = pytest.mark.usefixtures("local_ray")
+
+
+class Doubling(sa.Pipe):
+    stages = [
+        sa.LocalStage("parse", lambda item, ctx: int(item.payload)),
+        sa.WorkerStage("double", module="worker_functions", function="double", pool="ray"),
+    ]
+
+
+async def test_dispatch_and_a_worker_stage_run_on_ray_actors_as_on_a_local_pool() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        executor = sa.WorkerExecutor("worker_functions", "double", pool="ray")
+        results = await sa.dispatch(range(500), executor=executor, batch_size=16)
+        assert [item.payload for item in results] == [2 * number for number in range(500)]
+        result = await sa.run_pipe(Doubling, [str(number) for number in range(100)])
+        assert result.payloads() == [2 * number for number in range(100)]
+        pool = await runtime.pool("ray")
+        # What travels is what a local pool carries: a tuple stays a tuple, bytes bytes.
+        carried = await pool.call("worker_functions:echo", [(1, "a"), b"\x00"])
+        assert carried == [(1, "a"), b"\x00"]
+        assert {worker.worker_id for worker in pool.workers()} == {1, 2}
+        assert sum(worker.calls_done for worker in pool.workers()) >= 500 // 16
+
+
+async def test_errors_are_those_of_a_local_pool() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        pool = await runtime.pool("ray")
+        with pytest.raises(sa.WorkerError, match="ValueError") as raised:
+            await pool.call("worker_functions:fail", [1])
+        assert raised.value.remote_type == "ValueError"
+        with pytest.raises(sa.WorkerError, match="ResultError"):
+            await pool.call("worker_functions:short", [1, 2, 3])
+        with pytest.raises(sa.PayloadError):
+            await pool.call("worker_functions:echo", [object()])
+        executor = sa.WorkerExecutor("worker_functions", "picky", pool="ray")
+        results = await sa.dispatch(
+            [1, 2, "bad", 4], executor=executor, batch_size=1, on_error="skip"
+        )
+        assert [item.meta.get("skipped", False) for item in results] == [False, False, True, False]
+
+
+async def test_a_call_past_its_timeout_fails_and_its_actor_is_replaced() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        pool = await runtime.pool("ray")
+        with pytest.raises(sa.CallTimeout):
+            await pool.call("worker_functions:sleep", [30.0], timeout=0.5)
+        (replaced,) = [worker for worker in pool.workers() if worker.restarts]
+        assert "ran over 0.5s" in (replaced.last_exit or "")
+        assert await pool.call("worker_functions:double", [21]) == [42]
+
+
+async def test_an_actor_killed_mid_batch_is_replaced_and_the_batch_retried() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        pool = await runtime.pool("ray")
+        killed: list[int] = []
+
+        async def kill_soon() -> None:
+            await trio.sleep(1.0)
+            busy = [worker for worker in pool.workers() if worker.in_flight]
+            killed.append(busy[0].pid)
+            os.kill(busy[0].pid, signal.SIGKILL)
+
+        executor = sa.WorkerExecutor("worker_functions", "pid_after", pool="ray")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(kill_soon)
+            results = await sa.dispatch(
+                [2.0], executor=executor, batch_size=1, on_error=sa.Retry(max_attempts=2)
+            )
+        (item,) = results
+        assert item.payload != killed[0] and item.meta.get("attempts", 2) == 2
+        crashed = [worker for worker in pool.workers() if worker.restarts]
+        assert crashed and "died" in (crashed[0].last_exit or "")
+

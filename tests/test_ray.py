@@ -158,3 +158,69 @@ async def test_an_actor_killed_mid_batch_is_replaced_and_the_batch_retried() -> 
         crashed = [worker for worker in pool.workers() if worker.restarts]
         assert crashed and "died" in (crashed[0].last_exit or "")
 
+
+
+def ray_settings(**fields: object) -> dict[str, object]:
+    return {"pools": [{"name": "ray", "backend": "ray", "size": 2, "cwd": TESTS, **fields}]}
+
+
+async def test_hint_affinity_keeps_a_session_on_its_actor_and_rebinds_when_it_dies() -> None:
+    async with sa.open_runtime(ray_settings(calls_per_worker=1)) as runtime:
+        pool = await runtime.pool("ray")
+        first = await pool.call("worker_functions:pid_after", [0.0], session_id="s1")
+        for _ in range(5):
+            assert await pool.call("worker_functions:pid_after", [0.0], session_id="s1") == first
+        with sa.telemetry.capture([("slither", "session", "affinity", "broken")]) as broken:
+            os.kill(first[0], signal.SIGKILL)
+            with pytest.raises(sa.WorkerCrashed):  # the call that finds its actor dead
+                await pool.call("worker_functions:pid_after", [0.5], session_id="s1")
+            moved = await pool.call("worker_functions:pid_after", [0.0], session_id="s1")
+        assert moved != first
+        (event,) = broken
+        assert event.metadata["session_id"] == "s1" and event.metadata["reason"] == "worker exited"
+
+
+async def test_strict_affinity_raises_session_lost_once_the_actor_is_gone() -> None:
+    settings = ray_settings(affinity="strict", max_sessions=2)
+    async with sa.open_runtime(settings) as runtime:
+        pool = await runtime.pool("ray")
+        (pid,) = await pool.call("worker_functions:pid_after", [0.0], session_id="s1")
+        await pool.call("worker_functions:pid_after", [0.0], session_id="s2")
+        with pytest.raises(sa.TooManySessions):
+            await pool.call("worker_functions:pid_after", [0.0], session_id="s3")
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(sa.WorkerCrashed):
+            await pool.call("worker_functions:pid_after", [0.5], session_id="s1")
+        with pytest.raises(sa.SessionLost):
+            await pool.call("worker_functions:pid_after", [0.0], session_id="s1")
+        pool.end_session("s1")
+        assert await pool.call("worker_functions:double", [2], session_id="s1") == [4]
+
+
+async def test_a_view_called_in_a_ray_actor_fails_saying_why() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        pool = await runtime.pool("ray")
+        (answer,) = await pool.call("worker_functions:ask", [{"view": "lookup_feature"}])
+        assert answer["error"] == "NotSupported"
+        assert "not reachable from a Ray actor" in answer["message"]
+
+
+async def test_telemetry_and_the_status_see_a_ray_pool_as_a_pool() -> None:
+    from slither_actors._status import take_snapshot
+
+    async with sa.open_runtime(SETTINGS) as runtime:
+        pool = await runtime.pool("ray")
+        with sa.telemetry.capture([("slither", "pool", "call", "stop")]) as calls:
+            await pool.call("worker_functions:double", [1, 2], session_id="s")
+        (call,) = calls
+        assert call.metadata["pool"] == "ray" and call.metadata["size"] == 2
+        assert call.metadata["worker_id"] in (1, 2)
+        (status,) = take_snapshot(runtime)["pools"]
+        assert status["name"] == "ray" and status["live"] == 2 and status["sessions"] == 1
+        assert {worker["pid"] for worker in status["workers"]} == {
+            worker.pid for worker in pool.workers()
+        }
+        with pytest.raises(ValueError, match="timeout"):
+            await pool.call("worker_functions:double", [1], timeout=-1)
+        with pytest.raises(ValueError, match="session_id"):
+            await pool.call("worker_functions:double", [1], session_id="")

@@ -21,6 +21,8 @@ from typing import Any
 import attrs
 import trio
 
+from slither_actors import telemetry
+from slither_actors._checks import check_seconds, check_text
 from slither_actors._pool._messages import Malformed, Result
 from slither_actors._pool._pool import (
     BroadcastReply,
@@ -31,16 +33,20 @@ from slither_actors._pool._pool import (
     _parse_target,
 )
 from slither_actors._pool.protocol import FrameDecoder, encode_call
-from slither_actors.config import PoolSettings
+from slither_actors.config import Affinity, PoolSettings
 from slither_actors.errors import (
     CallTimeout,
     PayloadError,
     PoolClosed,
+    SessionLost,
+    TooManySessions,
     WorkerCrashed,
     WorkerError,
 )
 
 __all__ = ["RayPool"]
+
+_CALL_SPAN = ("slither", "pool", "call")
 
 
 @attrs.define(eq=False)
@@ -49,6 +55,7 @@ class _RaySlot:
 
     worker_id: int
     actor: Any
+    generation: int = 0  # how many actors the slot had before this one
     pid: int = 0
     in_flight: int = 0
     calls_done: int = 0
@@ -56,13 +63,26 @@ class _RaySlot:
     last_exit: str | None = None
 
 
+@attrs.frozen
+class _Binding:
+    """A session's slot, and which of the slot's actors it was bound to."""
+
+    slot: _RaySlot
+    generation: int
+
+
+def _load(slot: _RaySlot) -> int:
+    return slot.in_flight
+
+
 @attrs.define(eq=False)
 class RayPool:
     """A pool of Ray actors with the calling interface of `WorkerPool` (see the module)."""
 
     settings: PoolSettings
-    make_actor: Any  # the Ray actor class's ``options(...).remote``, bound to the settings
+    make_actor: Any  # ``make_actor(worker_id)`` starts a Ray actor for that slot
     slots: list[_RaySlot] = attrs.Factory(list)
+    sessions: dict[str, _Binding] = attrs.Factory(dict)  # least recently used first
     closed: bool = False
     _freed: trio.Condition = attrs.Factory(trio.Condition)
     _call_ids: int = 0
@@ -80,7 +100,7 @@ class RayPool:
     async def start(self) -> None:
         """Start one actor per slot and wait until each has answered."""
         for number in range(1, self.settings.worker_count + 1):
-            self.slots.append(_RaySlot(number, self.make_actor()))
+            self.slots.append(_RaySlot(number, self.make_actor(number)))
         with trio.fail_after(self.settings.startup_timeout):
             for slot in self.slots:
                 slot.pid = await _answer(slot.actor.pid.remote())
@@ -98,36 +118,65 @@ class RayPool:
 
         Raises as `WorkerPool.call` does: `WorkerError` for what the function raised,
         `WorkerCrashed` if its actor died, `CallTimeout` past ``timeout`` (the pool's
-        ``call_timeout`` if None), `PayloadError` for a value that cannot travel, and
-        `PoolClosed` once the pool is stopping.
+        ``call_timeout`` if None) or past ``queue_timeout`` waiting for an actor,
+        `PayloadError` for a value that cannot travel, `SessionLost` and `TooManySessions`
+        under strict affinity, `PoolClosed` once the pool is stopping, and `ValueError` for
+        a bad argument, before anything is sent.
         """
         name, tool = _parse_target(target)
         items = _as_list(payloads)
+        check_text("session_id", session_id, optional=True)
         settings = self.settings
+        seconds = settings.call_timeout if timeout is None else check_seconds("timeout", timeout)
+        if queue_timeout is None:
+            wait = settings.queue_timeout
+        else:
+            wait = check_seconds("queue_timeout", queue_timeout)
         self._call_ids += 1
         frame = encode_call(
             self._call_ids, name, tool, items, session_id, settings.max_frame,
             settings.allow_pickle,
         )  # fmt: skip
         data = frame if isinstance(frame, bytes) else b"".join(frame)
-        slot = await self._take_slot(name, queue_timeout)
-        limit = settings.call_timeout if timeout is None else timeout
+        if not telemetry.is_observed(_CALL_SPAN):
+            return await self._call(name, data, session_id, seconds, wait, [])
+        metadata = {"pool": self.name, "target": name, "size": len(items), "session_id": session_id}
+        with telemetry.span(_CALL_SPAN, metadata) as span:
+            ran_in: list[_RaySlot] = []
+            try:
+                return await self._call(name, data, session_id, seconds, wait, ran_in)
+            finally:
+                if ran_in:
+                    span.metadata["worker_id"] = ran_in[0].worker_id
+
+    async def _call(
+        self,
+        name: str,
+        data: bytes,
+        session_id: str | None,
+        limit: float,
+        wait: float | None,
+        ran_in: list[_RaySlot],
+    ) -> list[Any]:
+        settings = self.settings
+        slot = await self._take_slot(name, session_id, wait)
+        ran_in.append(slot)
         try:
             with trio.move_on_after(limit) as running:
                 kind, answer = await _answer(slot.actor.call.remote(data, settings.allow_pickle))
         except Exception as error:  # the actor died (or Ray could not run the call)
             reason = f"died: {type(error).__name__}: {str(error)[:200]}"
             where = self.where(slot)
-            self._replace(slot, reason)
+            self._replace(slot, reason, crashed=True)
             raise WorkerCrashed(name, reason, where) from error
         finally:
             slot.in_flight -= 1
             slot.calls_done += 1
             async with self._freed:
-                self._freed.notify()
+                self._freed.notify_all()
         if running.cancelled_caught:
             where = self.where(slot)
-            self._replace(slot, f"was replaced after {name} ran over {limit:g}s")
+            self._replace(slot, f"was replaced after {name} ran over {limit:g}s", crashed=False)
             raise CallTimeout(where, name, limit)
         if kind == "error":
             remote_type, message, trace = answer
@@ -139,29 +188,87 @@ class RayPool:
             raise PayloadError(f"{name} answered with what cannot be read: {decoded!r:.200}")
         return decoded.results
 
-    async def _take_slot(self, target: str, queue_timeout: float | None) -> _RaySlot:
-        limit = self.settings.queue_timeout if queue_timeout is None else queue_timeout
-        with trio.move_on_after(math.inf if limit is None else limit) as waiting:
+    async def _take_slot(self, target: str, session_id: str | None, wait: float | None) -> _RaySlot:
+        """A slot with room for one more call (counted in), waiting at most ``wait``."""
+        with trio.move_on_after(math.inf if wait is None else wait):
             while True:
                 if self.closed:
                     raise PoolClosed(self.name)
-                slot = min(self.slots, key=lambda slot: slot.in_flight)
-                if slot.in_flight < self.settings.calls_per_worker:
+                slot = self._pick(session_id)
+                if slot is not None:
                     slot.in_flight += 1
                     return slot
                 async with self._freed:
                     await self._freed.wait()
-        assert waiting.cancelled_caught and limit is not None
-        text = f"call to {target} waited {limit:g}s for a free Ray actor and did not start"
-        raise CallTimeout(f"pool {self.name!r}", target, limit, text)
+        assert wait is not None
+        text = f"call to {target} waited {wait:g}s for a free Ray actor and did not start"
+        raise CallTimeout(f"pool {self.name!r}", target, wait, text)
 
-    def _replace(self, slot: _RaySlot, reason: str) -> None:
-        """Kill ``slot``'s actor (if it still lives) and give the slot a new one."""
+    def _pick(self, session_id: str | None) -> _RaySlot | None:
+        """The slot for a call of ``session_id``, None to wait (as `WorkerPool` picks)."""
+        least = min(self.slots, key=_load)
+        free = least if least.in_flight < self.settings.calls_per_worker else None
+        if session_id is None:
+            return free
+        bound = self.sessions.get(session_id)
+        strict = self.settings.affinity is Affinity.STRICT
+        if bound is not None and bound.generation == bound.slot.generation:
+            self.sessions[session_id] = self.sessions.pop(session_id)  # recently used
+            has_room = bound.slot.in_flight < self.settings.calls_per_worker
+            if strict:
+                return bound.slot if has_room else None
+            if has_room and (free is None or bound.slot.in_flight <= free.in_flight):
+                return bound.slot
+            return free
+        if strict:
+            if bound is not None:
+                raise SessionLost(self.name, session_id, self.where(bound.slot))
+            if len(self.sessions) >= self.settings.max_sessions:
+                raise TooManySessions(self.name, session_id, self.settings.max_sessions)
+        if free is not None:
+            self._bind(session_id, free, bound)
+        return free
+
+    def _bind(self, session_id: str, slot: _RaySlot, previous: _Binding | None) -> None:
+        self.sessions.pop(session_id, None)
+        self.sessions[session_id] = _Binding(slot, slot.generation)
+        while len(self.sessions) > self.settings.max_sessions:
+            del self.sessions[next(iter(self.sessions))]
+        if previous is not None:
+            telemetry.execute(
+                ("slither", "session", "affinity", "broken"),
+                {},
+                {
+                    "pool": self.name,
+                    "session_id": session_id,
+                    "from_worker": previous.slot.worker_id,
+                    "to_worker": slot.worker_id,
+                    "reason": "worker exited",
+                },
+            )
+
+    def _replace(self, slot: _RaySlot, reason: str, *, crashed: bool) -> None:
+        """Kill ``slot``'s actor (if it still lives) and give the slot a new one; its
+        sessions are bound to the old one, and move (hint) or are lost (strict)."""
         _kill(slot.actor)
-        slot.actor = self.make_actor()
+        metadata = {
+            "pool": self.name,
+            "worker_id": slot.worker_id,
+            "pid": slot.pid,
+            "exit_code": None,
+            "reason": reason,
+        }
+        telemetry.execute(("slither", "worker", "exited"), {}, metadata)
+        if crashed:
+            telemetry.execute(("slither", "worker", "crashed"), {}, metadata)
+        slot.actor = self.make_actor(slot.worker_id)
+        slot.generation += 1
         slot.restarts += 1
         slot.last_exit = reason
-        slot.pid = 0  # known again once the new actor answers
+        slot.pid = 0  # not known until the new actor answers
+        metadata = {"pool": self.name, "worker_id": slot.worker_id, "pid": 0}
+        telemetry.execute(("slither", "worker", "spawned"), {}, metadata)
+        telemetry.execute(("slither", "worker", "restarted"), {}, {**metadata, "after": reason})
 
     async def broadcast(self, target: Target, payloads: Any = None) -> list[BroadcastReply]:
         """Not offered by a Ray pool: raises `NotImplementedError` saying so."""
@@ -171,7 +278,8 @@ class RayPool:
         """Ready once started: `start` waited for every actor."""
 
     def end_session(self, session_id: str) -> None:
-        """Sessions keep no actor yet (affinity is not offered by a Ray pool so far)."""
+        """Forget the actor ``session_id`` was bound to."""
+        self.sessions.pop(session_id, None)
 
     def workers(self) -> list[WorkerInfo]:
         """The slots, as `WorkerPool.workers` reports its workers."""
@@ -196,7 +304,7 @@ class RayPool:
             live=len(self.slots),
             in_flight=sum(slot.in_flight for slot in self.slots),
             waiting=0,
-            sessions=0,
+            sessions=len(self.sessions),
         )
 
     def set_view_resolver(self, resolver: Any) -> None:

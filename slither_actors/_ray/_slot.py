@@ -14,10 +14,30 @@ import sys
 import traceback
 from typing import Any
 
+from slither_actors import worker
 from slither_actors._dispatch._in_process import _function
 from slither_actors._pool._messages import Call, Malformed
 from slither_actors._pool.protocol import FrameDecoder, encode_result
-from slither_actors.errors import ResultError
+from slither_actors.errors import ResultError, ViewError
+
+NO_VIEWS = (
+    "store views are not reachable from a Ray actor (a pool with backend 'ray'); "
+    "run the function on a local pool, or pass what it needs in its payloads"
+)
+
+
+class _RayCall:
+    """What ``slither_actors.worker`` offers a function running in a Ray actor."""
+
+    def __init__(self, worker_id: int) -> None:
+        self.worker_id = worker_id
+        self.session_id: str | None = None
+
+    def current_session_id(self) -> str | None:
+        return self.session_id
+
+    def call_view(self, name: str, params: dict[str, Any]) -> Any:
+        raise ViewError(name, "NotSupported", NO_VIEWS)
 
 __all__ = ["Slot"]
 
@@ -25,12 +45,16 @@ __all__ = ["Slot"]
 class Slot:
     """One Ray actor's work: `call` takes an encoded call and gives an encoded answer."""
 
-    def __init__(self, cwd: str | None, preload: tuple[str, ...], max_frame: int) -> None:
+    def __init__(
+        self, cwd: str | None, preload: tuple[str, ...], max_frame: int, worker_id: int
+    ) -> None:
         if cwd is not None:
             sys.path.insert(0, cwd)
         for module in preload:
             importlib.import_module(module)
         self.max_frame = max_frame
+        self.running = _RayCall(worker_id)
+        worker._connection = self.running
 
     def pid(self) -> int:
         """The actor's process id (also: it has started)."""
@@ -43,6 +67,7 @@ class Slot:
             (message,) = FrameDecoder(self.max_frame, allow_pickle=allow_pickle).decode(frame)
             if isinstance(message, Malformed) or not isinstance(message, Call):
                 raise ValueError(f"not a call: {message!r:.200}")
+            self.running.session_id = message.session_id
             results = _function(message.target, message.tool)(message.payloads)
             if type(results) is not list:
                 raise ResultError(

@@ -160,7 +160,7 @@ class _Walk:
 
     stores: dict[int, Store]  # by id of their ActorRef, the value their child started with
     mailboxes: list[dict[str, Any]] = attrs.Factory(list)
-    pools: list[WorkerPool] = attrs.Factory(list)
+    pools: list[Any] = attrs.Factory(list)  # WorkerPool, or a pool of Ray actors
 
     def supervisor(
         self, node_id: str, ref: SupervisorRef, *, restarts: int, last_exit: Any, path: str = ""
@@ -193,9 +193,10 @@ class _Walk:
             node["mailbox"] = mailbox
             if mailbox is not None:
                 self.mailboxes.append({"path": f"{path}/{child.id}", **mailbox})
-        elif isinstance(value, WorkerPool):
+        elif _is_pool(value):
             self.pools.append(value)
-            workers = value._supervisor  # the pool's own supervisor, of its worker actors
+            # A local pool's own supervisor, of its worker actors (a Ray pool has none).
+            workers = getattr(value, "_supervisor", None)
             if workers is not None:
                 here = f"{path}/{child.id}"
                 node["children"] = [self.child(worker, here) for worker in workers.which_children()]
@@ -226,11 +227,18 @@ def _node(node_id: str, kind: str, state: str) -> Node:
 def _kind(child: ChildInfo, value: Any) -> str:
     if isinstance(value, ActorRef):
         return "actor"
-    if isinstance(value, WorkerPool):
+    if _is_pool(value):
         return "pool"
     if isinstance(value, PipeService):
         return "pipe"
     return "supervisor" if child.kind.value == "supervisor" else "task"
+
+
+def _is_pool(value: Any) -> bool:
+    """A `WorkerPool`, or a pool with its interface (of Ray actors, say)."""
+    return isinstance(value, WorkerPool) or (
+        callable(getattr(value, "workers", None)) and callable(getattr(value, "stats", None))
+    )
 
 
 def _state(child: ChildInfo) -> str:
@@ -253,7 +261,7 @@ def _mailbox(ref: ActorRef) -> dict[str, int] | None:
     return {"depth": statistics.current_buffer_used, "bound": ref.mailbox_size}
 
 
-def _pool(pool: WorkerPool) -> dict[str, Any]:
+def _pool(pool: Any) -> dict[str, Any]:
     stats = pool.stats()
     workers = []
     for worker in pool.workers():
@@ -261,7 +269,8 @@ def _pool(pool: WorkerPool) -> dict[str, Any]:
             state = "draining"
         else:
             state = "busy" if worker.in_flight else "idle"
-        rss = resident_megabytes(worker.pid)
+        # A Ray actor's pid may be another machine's: its memory is not read here.
+        rss = resident_megabytes(worker.pid) if isinstance(pool, WorkerPool) else None
         workers.append(
             {
                 "worker_id": worker.worker_id,

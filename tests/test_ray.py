@@ -224,3 +224,48 @@ async def test_telemetry_and_the_status_see_a_ray_pool_as_a_pool() -> None:
             await pool.call("worker_functions:double", [1], timeout=-1)
         with pytest.raises(ValueError, match="session_id"):
             await pool.call("worker_functions:double", [1], session_id="")
+
+
+async def test_a_dead_actor_is_seen_and_replaced_before_any_call_reaches_it() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        pool = await runtime.pool("ray")
+        victim = pool.workers()[0]
+        exited, ready = trio.Event(), trio.Event()
+
+        def on_event(event: tuple[str, ...], measured: object, metadata: dict, _: object) -> None:
+            if event[-1] == "exited" and metadata["pid"] == victim.pid:
+                exited.set()
+            elif event[-1] == "ready" and metadata["worker_id"] == victim.worker_id:
+                ready.set()
+
+        events = [("slither", "worker", "exited"), ("slither", "worker", "ready")]
+        sa.telemetry.attach("test-ray-exit", events, on_event)
+        try:
+            os.kill(victim.pid, signal.SIGKILL)
+            with trio.fail_after(20):
+                await exited.wait()  # seen with no call sent to it
+                await ready.wait()  # and its replacement has answered
+        finally:
+            sa.telemetry.detach("test-ray-exit")
+        replaced = pool.workers()[0]
+        assert replaced.restarts == 1 and replaced.pid != victim.pid
+        assert "died" in (replaced.last_exit or "")
+        assert await pool.call("worker_functions:double", [5]) == [10]
+
+
+def test_a_demo_runs_on_ray_actors_with_one_flag() -> None:
+    from slither_actors.examples import DEMOS
+    from slither_actors.examples._workload import SLITHER, Options, run_workload
+
+    options = Options("small", 2, modes=(SLITHER,), executor="ray")
+    report = run_workload(DEMOS["batch_stats"].load().WORKLOAD, options)
+    assert report.passed, report
+
+
+def test_a_demo_whose_workers_call_views_is_refused_on_ray_saying_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from slither_actors.examples.__main__ import main
+
+    assert main(["data_etl", "--size", "small", "--executor", "ray", "--no-baseline"]) == 1
+    assert "call store views, which Ray actors cannot reach" in capsys.readouterr().err

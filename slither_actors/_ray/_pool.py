@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from typing import Any
 
 import attrs
@@ -42,6 +43,7 @@ from slither_actors.errors import (
     TooManySessions,
     WorkerCrashed,
     WorkerError,
+    WorkerStartFailed,
 )
 
 __all__ = ["RayPool"]
@@ -85,6 +87,7 @@ class RayPool:
     sessions: dict[str, _Binding] = attrs.Factory(dict)  # least recently used first
     closed: bool = False
     _freed: trio.Condition = attrs.Factory(trio.Condition)
+    _nursery: trio.Nursery | None = None  # where the actors are watched
     _call_ids: int = 0
 
     def __repr__(self) -> str:
@@ -97,13 +100,26 @@ class RayPool:
     def where(self, slot: _RaySlot) -> str:
         return f"pool {self.name!r} ray actor {slot.worker_id} pid {slot.pid}"
 
-    async def start(self) -> None:
-        """Start one actor per slot and wait until each has answered."""
+    async def start(self, nursery: trio.Nursery) -> None:
+        """Start one actor per slot, wait until each has answered, and watch each in
+        ``nursery`` from then on, so that an actor's death is seen at once, as a worker
+        process's is, not only by the next call sent to it."""
+        self._nursery = nursery
         for number in range(1, self.settings.worker_count + 1):
             self.slots.append(_RaySlot(number, self.make_actor(number)))
-        with trio.fail_after(self.settings.startup_timeout):
+        timeout = self.settings.startup_timeout
+        with trio.move_on_after(timeout):
             for slot in self.slots:
                 slot.pid = await _answer(slot.actor.pid.remote())
+            for slot in self.slots:
+                nursery.start_soon(self._watch, slot, slot.generation)
+            return
+        started = sum(1 for slot in self.slots if slot.pid)
+        raise WorkerStartFailed(
+            f"pool {self.name!r}",
+            f"{started} of its {len(self.slots)} Ray actors started within {timeout:g}s "
+            f"(startup_timeout): does the cluster have room for them?",
+        )
 
     async def call(
         self,
@@ -157,17 +173,21 @@ class RayPool:
         limit: float,
         wait: float | None,
         ran_in: list[_RaySlot],
+        *,
+        pinned: _RaySlot | None = None,
     ) -> list[Any]:
+        """The call on ``pinned``'s actor (already counted in), or on the slot it takes."""
         settings = self.settings
-        slot = await self._take_slot(name, session_id, wait)
+        slot = pinned if pinned is not None else await self._take_slot(name, session_id, wait)
         ran_in.append(slot)
+        generation = slot.generation
         try:
             with trio.move_on_after(limit) as running:
                 kind, answer = await _answer(slot.actor.call.remote(data, settings.allow_pickle))
         except Exception as error:  # the actor died (or Ray could not run the call)
             reason = f"died: {type(error).__name__}: {str(error)[:200]}"
             where = self.where(slot)
-            self._replace(slot, reason, crashed=True)
+            self._replace(slot, reason, crashed=True, generation=generation)
             raise WorkerCrashed(name, reason, where) from error
         finally:
             slot.in_flight -= 1
@@ -176,7 +196,8 @@ class RayPool:
                 self._freed.notify_all()
         if running.cancelled_caught:
             where = self.where(slot)
-            self._replace(slot, f"was replaced after {name} ran over {limit:g}s", crashed=False)
+            reason = f"was replaced after {name} ran over {limit:g}s"
+            self._replace(slot, reason, crashed=False, generation=generation)
             raise CallTimeout(where, name, limit)
         if kind == "error":
             remote_type, message, trace = answer
@@ -247,9 +268,29 @@ class RayPool:
                 },
             )
 
-    def _replace(self, slot: _RaySlot, reason: str, *, crashed: bool) -> None:
-        """Kill ``slot``'s actor (if it still lives) and give the slot a new one; its
-        sessions are bound to the old one, and move (hint) or are lost (strict)."""
+    async def _watch(self, slot: _RaySlot, generation: int) -> None:
+        """Learn the pid of ``slot``'s actor of ``generation``, then wait for its death."""
+        try:
+            if not slot.pid:  # a replacement: ready once it answers
+                began = time.monotonic()
+                slot.pid = await _answer(slot.actor.pid.remote())
+                telemetry.execute(
+                    ("slither", "worker", "ready"),
+                    {"startup_time": time.monotonic() - began},
+                    {"pool": self.name, "worker_id": slot.worker_id, "pid": slot.pid},
+                )
+            await _answer(slot.actor.watch.remote())
+        except Exception as error:
+            if not self.closed:
+                reason = f"died: {type(error).__name__}: {str(error)[:200]}"
+                self._replace(slot, reason, crashed=True, generation=generation)
+
+    def _replace(self, slot: _RaySlot, reason: str, *, crashed: bool, generation: int) -> None:
+        """Kill ``slot``'s actor of ``generation`` (if it still lives) and give the slot a
+        new one; its sessions are bound to the old one, and move (hint) or are lost
+        (strict). Nothing happens if that actor was replaced already."""
+        if slot.generation != generation:
+            return
         _kill(slot.actor)
         metadata = {
             "pool": self.name,
@@ -269,10 +310,39 @@ class RayPool:
         metadata = {"pool": self.name, "worker_id": slot.worker_id, "pid": 0}
         telemetry.execute(("slither", "worker", "spawned"), {}, metadata)
         telemetry.execute(("slither", "worker", "restarted"), {}, {**metadata, "after": reason})
+        if self._nursery is not None:
+            self._nursery.start_soon(self._watch, slot, slot.generation)
 
-    async def broadcast(self, target: Target, payloads: Any = None) -> list[BroadcastReply]:
-        """Not offered by a Ray pool: raises `NotImplementedError` saying so."""
-        raise NotImplementedError("broadcast is not offered by a pool of Ray actors")
+    async def broadcast(
+        self, target: Target, payload: Any = None, *, timeout: float | None = None
+    ) -> list[BroadcastReply]:
+        """Run ``target`` on ``[payload]`` in every actor at once, as `WorkerPool.broadcast`
+        does: one reply per actor, its value or its error."""
+        name, tool = _parse_target(target)
+        settings = self.settings
+        limit = settings.call_timeout if timeout is None else check_seconds("timeout", timeout)
+        if self.closed:
+            raise PoolClosed(self.name)
+        self._call_ids += 1
+        frame = encode_call(
+            self._call_ids, name, tool, [payload], None, settings.max_frame,
+            settings.allow_pickle,
+        )  # fmt: skip
+        data = frame if isinstance(frame, bytes) else b"".join(frame)
+        replies: dict[int, BroadcastReply] = {}
+
+        async def one(slot: _RaySlot) -> None:
+            slot.in_flight += 1  # pinned to this actor: counted, not picked
+            try:
+                value = (await self._call(name, data, None, limit, None, [], pinned=slot))[0]
+                replies[slot.worker_id] = BroadcastReply(slot.worker_id, slot.pid, value)
+            except Exception as error:
+                replies[slot.worker_id] = BroadcastReply(slot.worker_id, slot.pid, None, error)
+
+        async with trio.open_nursery() as nursery:
+            for slot in self.slots:
+                nursery.start_soon(one, slot)
+        return [replies[slot.worker_id] for slot in self.slots]
 
     async def wait_until_ready(self) -> None:
         """Ready once started: `start` waited for every actor."""

@@ -80,9 +80,10 @@ async def _run(settings: PoolSettings, *, task_status: trio.TaskStatus[Any]) -> 
     try:
         pool = RayPool(settings, _actor_maker(settings))
         try:
-            await pool.start()
-            task_status.started(pool)
-            await trio.sleep_forever()
+            async with trio.open_nursery() as nursery:
+                await pool.start(nursery)
+                task_status.started(pool)
+                await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(pool.stop_actors)
@@ -96,7 +97,11 @@ def _actor_maker(settings: PoolSettings) -> Any:
 
     from slither_actors._ray._slot import Slot
 
-    actor_class = ray.remote(Slot).options(num_cpus=1, max_restarts=0)
+    # Ray's default for an actor: a CPU to be placed, none held while it runs, so pools
+    # share a machine's CPUs as local worker processes do.
+    # (Ray's stubs do not know the concurrency_groups option its docs give actors.)
+    make_class: Any = ray.remote
+    actor_class = make_class(max_restarts=0, concurrency_groups={"watch": 1})(Slot)
     return functools.partial(
         actor_class.remote, settings.cwd, settings.preload, settings.max_frame
     )

@@ -3,7 +3,8 @@ process does (the same target lookup, the same result checks), with payloads and
 carried in the worker link's own frames, so that exactly the values a local pool carries
 travel, and come back the same types.
 
-Imported in the Ray actor's process (and in the parent, to define the actor class).
+Imported in the Ray actor's process, and in the parent to define the actor class (so only
+where Ray is installed).
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
 import traceback
 from typing import Any
+
+import ray
 
 from slither_actors import worker
 from slither_actors._dispatch._in_process import _function
@@ -59,6 +63,12 @@ class Slot:
     def pid(self) -> int:
         """The actor's process id (also: it has started)."""
         return os.getpid()
+
+    @ray.method(concurrency_group="watch")
+    def watch(self) -> None:
+        """Never returns: the parent's watch on the actor, which ends in an error the moment
+        the actor dies. Runs in a concurrency group of its own, beside the calls."""
+        threading.Event().wait()
 
     def call(self, frame: bytes, allow_pickle: bool) -> tuple[str, Any]:
         """``("result", frame)`` with the encoded results, or ``("error", (type, message,

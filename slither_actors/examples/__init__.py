@@ -21,7 +21,8 @@ EXTRA_COMMAND = "pip install -e '.[examples]'"
 @attrs.frozen
 class Demo:
     """One demo: its name, what it shows, the module that holds it, and the modules of the
-    ``examples`` extra it needs (import name -> pip name).
+    ``examples`` extra it needs (import name -> pip name), and whether its workers call
+    store views.
 
     A ``workload`` module has ``WORKLOAD``, a `Workload`; a ``story`` module has ``main()``,
     which prints as it goes.
@@ -32,6 +33,7 @@ class Demo:
     module: str
     kind: Literal["workload", "story"] = "workload"
     needs: dict[str, str] = attrs.Factory(dict)
+    views: bool = False  # its workers call store views (which Ray actors cannot reach)
 
     def load(self) -> Any:
         """The demo's module, imported."""
@@ -48,6 +50,7 @@ DEMOS: dict[str, Demo] = {
             "5,000 documents: stopwords in a Store read by workers through a view, "
             "prepare -> analyze -> classify, word index merged from every worker",
             f"{_HERE}.text_analysis",
+            views=True,
         ),
         Demo(
             "batch_stats",
@@ -60,6 +63,7 @@ DEMOS: dict[str, Demo] = {
             "15,000 rows against a schema Store hot-reloaded v1 -> v2 and flipped 20 times "
             "in flight; one schema version per row; validations = audit entries = rows",
             f"{_HERE}.data_etl",
+            views=True,
         ),
         Demo(
             "ml_scoring",

@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object per demo instead of tables"
     )
+    parser.add_argument(
+        "--executor",
+        choices=("processes", "ray"),
+        default="processes",
+        help="the workers: local processes, or Ray actors (pip install 'slither_actors[ray]')",
+    )
     return parser
 
 
@@ -91,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     modes = (
         (SLITHER,) if options.no_baseline else (SAFE, UNSAFE) if options.baseline_only else MODES
     )
-    run_options = Options(options.size, options.workers, modes, _board(options.json))
+    run_options = Options(
+        options.size, options.workers, modes, _board(options.json), options.executor
+    )
     passed = True
     for name in names:
         report = _run(DEMOS[name], run_options, as_json=options.json)
@@ -126,6 +134,13 @@ def _run(demo: Demo, options: Options, *, as_json: bool) -> Report | None:
             f"{sys.executable} cannot import. Install it from a checkout of slither_actors "
             f"with: {sys.executable} -m {EXTRA_COMMAND}  (or: {sys.executable} -m pip "
             f"install {' '.join(missing)})"
+        )
+        print(report.error, file=sys.stderr)
+        return report
+    if demo.views and options.executor == "ray" and SLITHER in options.modes:
+        report.error = (
+            f"{demo.name}'s workers call store views, which Ray actors cannot reach "
+            f"(docs/scale-out.md): run it with --executor processes"
         )
         print(report.error, file=sys.stderr)
         return report

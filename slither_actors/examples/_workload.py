@@ -154,6 +154,15 @@ class Options:
     workers: int = 2
     modes: tuple[str, ...] = MODES
     progress: Any = None
+    executor: str = "processes"  # what the pools' workers are: "processes", or "ray" actors
+
+    def settings_for(self, workload: Workload) -> sa.Settings:
+        """The workload's settings, every pool's workers made ``executor``."""
+        settings = workload.settings(self)
+        if self.executor == "processes":
+            return settings
+        pools = tuple(attrs.evolve(pool, backend=self.executor) for pool in settings.pools)
+        return attrs.evolve(settings, pools=pools)
 
     def bar(self, description: str) -> Callable[[sa.Progress], None] | None:
         """A progress bar for one run of the slither_actors program, to pass as its
@@ -284,7 +293,7 @@ async def _slither_run(workload: Workload, data: Any, options: Options) -> tuple
     """The slither_actors program in a runtime of its own; the time to start the runtime
     (worker processes, stores) is reported apart from the work's."""
     started = time.perf_counter()
-    async with sa.open_runtime(workload.settings(options)) as runtime:
+    async with sa.open_runtime(options.settings_for(workload)) as runtime:
         startup = time.perf_counter() - started
         if options.progress is not None:
             with options.progress.watching(workload):

@@ -107,6 +107,7 @@ if _typing.TYPE_CHECKING:  # what type checkers see: the names of _HOMES (a test
     )
     from slither_actors.config import (
         Affinity as Affinity,
+        Backend as Backend,
         BridgeSettings as BridgeSettings,
         DispatchSettings as DispatchSettings,
         MetricsSettings as MetricsSettings,
@@ -185,6 +186,7 @@ _HOMES = {
     "ActorExited": "slither_actors.errors",
     "ActorRef": "slither_actors._core",
     "Affinity": "slither_actors.config",
+    "Backend": "slither_actors.config",
     "Backoff": "slither_actors._core",
     "BatchLengthError": "slither_actors.errors",
     "BatchStrategy": "slither_actors._dispatch",

@@ -193,6 +193,21 @@ class PoolSettings:
         default=None, validator=validator(check_text, optional=True)
     )
 
+    def __attrs_post_init__(self) -> None:
+        if self.backend is Backend.RAY:
+            ignored = [
+                name
+                for name in ("max_calls", "max_age", "max_rss_mb")
+                if getattr(self, name) is not None
+            ]
+            if self.python != sys.executable:
+                ignored.append("python")
+            if ignored:
+                raise ValueError(
+                    f"pool {self.name!r} has backend 'ray', whose actors do not take "
+                    f"{', '.join(ignored)} (docs/scale-out.md)"
+                )
+
     @property
     def worker_count(self) -> int:
         """``size``, or the number of CPUs when it is None."""

@@ -269,3 +269,20 @@ def test_a_demo_whose_workers_call_views_is_refused_on_ray_saying_why(
 
     assert main(["data_etl", "--size", "small", "--executor", "ray", "--no-baseline"]) == 1
     assert "call store views, which Ray actors cannot reach" in capsys.readouterr().err
+
+
+def test_settings_a_ray_actor_cannot_honour_are_refused_naming_them() -> None:
+    for field, value in (("max_calls", 10), ("max_age", 60.0), ("max_rss_mb", 500.0)):
+        with pytest.raises(ValueError, match=f"do not take {field}"):
+            sa.PoolSettings(backend="ray", **{field: value})
+    with pytest.raises(ValueError, match="do not take python"):
+        sa.PoolSettings(backend="ray", python="/usr/bin/python3")
+    with pytest.raises(sa.ConfigError, match="expected one of"):
+        sa.Settings.from_dict({"pools": [{"backend": "dask"}]})
+
+
+async def test_a_pool_s_env_reaches_its_ray_actors() -> None:
+    async with sa.open_runtime(ray_settings(env={"SLITHER_TEST_COLOUR": "teal"})) as runtime:
+        pool = await runtime.pool("ray")
+        replies = await pool.broadcast("worker_functions:getenv", "SLITHER_TEST_COLOUR")
+        assert [reply.value for reply in replies] == ["teal", "teal"]

@@ -162,3 +162,8 @@ def quit_worker(items: list[Any]) -> list[Any]:
 
 def interrupt(items: list[Any]) -> list[Any]:
     raise KeyboardInterrupt("raised by user code")
+
+
+def getenv(items: list[str]) -> list[str | None]:
+    """The worker's value of each environment variable named."""
+    return [os.environ.get(name) for name in items]

@@ -101,7 +101,10 @@ def _actor_maker(settings: PoolSettings) -> Any:
     # share a machine's CPUs as local worker processes do.
     # (Ray's stubs do not know the concurrency_groups option its docs give actors.)
     make_class: Any = ray.remote
-    actor_class = make_class(max_restarts=0, concurrency_groups={"watch": 1})(Slot)
+    options: dict[str, Any] = {"max_restarts": 0, "concurrency_groups": {"watch": 1}}
+    if settings.env:
+        options["runtime_env"] = {"env_vars": dict(settings.env)}
+    actor_class = make_class(**options)(Slot)
     return functools.partial(
         actor_class.remote, settings.cwd, settings.preload, settings.max_frame
     )

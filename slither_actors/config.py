@@ -133,6 +133,14 @@ def _environment(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
             raise ValueError(f"{attribute.name}[{key!r}] must be a str, not {item!r:.60}")
 
 
+def _resources(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(f"{attribute.name} must be a dict of str to number, not {value!r:.60}")
+    for key, amount in value.items():
+        check_text(f"{attribute.name} key", key)
+        check_number(f"{attribute.name}[{key!r}]", amount, minimum=0, inclusive=True)
+
+
 def _module_names(value: Any) -> tuple[str, ...]:
     # A str is iterable, but preload="numpy" means one module, not five of one letter.
     if isinstance(value, str) or not isinstance(value, list | tuple):
@@ -192,21 +200,26 @@ class PoolSettings:
     ray_address: str | None = attrs.field(
         default=None, validator=validator(check_text, optional=True)
     )
+    # What each Ray actor asks the cluster for: {"CPU": 1, "GPU": 0.5, "custom": 1}.
+    ray_resources: dict[str, float] = attrs.field(factory=dict, validator=_resources)
 
     def __attrs_post_init__(self) -> None:
-        if self.backend is Backend.RAY:
-            ignored = [
-                name
-                for name in ("max_calls", "max_age", "max_rss_mb")
-                if getattr(self, name) is not None
-            ]
-            if self.python != sys.executable:
-                ignored.append("python")
-            if ignored:
+        if self.backend is not Backend.RAY:
+            if self.ray_resources:
                 raise ValueError(
-                    f"pool {self.name!r} has backend 'ray', whose actors do not take "
-                    f"{', '.join(ignored)} (docs/scale-out.md)"
+                    f"pool {self.name!r}: ray_resources applies to backend 'ray' only, and "
+                    f"its backend is {self.backend.value!r}"
                 )
+            return
+        recycling = ("max_calls", "max_age", "max_rss_mb")
+        ignored = [name for name in recycling if getattr(self, name) is not None]
+        if self.python != sys.executable:
+            ignored.append("python")
+        if ignored:
+            raise ValueError(
+                f"pool {self.name!r} has backend 'ray', whose actors do not take "
+                f"{', '.join(ignored)} (docs/scale-out.md)"
+            )
 
     @property
     def worker_count(self) -> int:
@@ -508,7 +521,10 @@ def _with_environment(settings: Settings, environ: Mapping[str, str]) -> Setting
             problems.append(f"{variable}: {exc}")
             continue
         try:
-            value = text if target.entry is not None else _parse(text, _type_of(target))
+            kind = _type_of(target)
+            if target.entry is not None:  # an entry of a dict: parsed by its value type
+                kind = typing.get_args(kind)[1]
+            value = _parse(text, kind)
         except ValueError as exc:
             problems.append(f"{variable}={text!r}: {exc}")
             continue

@@ -73,7 +73,8 @@ def every_variable() -> list[tuple[str, str, Any]]:
         for field in attrs.fields(type(getattr(sa.Settings(), section))):
             found.append((f"SLITHER_{section.upper()}__{field.name.upper()}", section, field))
     for field in attrs.fields(sa.PoolSettings):
-        if field.name not in ("name", "env"):  # the name finds the pool; env is by entry
+        # The name finds the pool; the dicts (env, ray_resources) are set entry by entry.
+        if field.name not in ("name", "env", "ray_resources"):
             found.append((f"SLITHER_POOLS__DEFAULT__{field.name.upper()}", "pools", field))
     return found
 

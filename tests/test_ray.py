@@ -286,3 +286,30 @@ async def test_a_pool_s_env_reaches_its_ray_actors() -> None:
         pool = await runtime.pool("ray")
         replies = await pool.broadcast("worker_functions:getenv", "SLITHER_TEST_COLOUR")
         assert [reply.value for reply in replies] == ["teal", "teal"]
+
+
+def test_ray_resources_are_checked_and_only_for_a_ray_pool() -> None:
+    assert sa.PoolSettings(backend="ray", ray_resources={"CPU": 0.5}).ray_resources == {
+        "CPU": 0.5
+    }
+    with pytest.raises(ValueError, match=r"ray_resources\['GPU'\] must be a number 0 or more"):
+        sa.PoolSettings(backend="ray", ray_resources={"GPU": -1})
+    with pytest.raises(ValueError, match="applies to backend 'ray' only"):
+        sa.PoolSettings(ray_resources={"CPU": 1})
+    base = sa.Settings(pools=(sa.PoolSettings(name="big", backend="ray"),))
+    entry = base.with_env({"SLITHER_POOLS__BIG__RAY_RESOURCES__GPU": "0.5"})
+    assert entry.pools[0].ray_resources == {"GPU": 0.5}
+    environ = {"SLITHER_POOLS__BIG__RAY_RESOURCES__GPU": "lots"}
+    with pytest.raises(sa.ConfigError, match="RAY_RESOURCES__GPU='lots': expected float"):
+        base.with_env(environ)
+
+
+async def test_an_actor_asking_for_what_the_cluster_lacks_fails_the_start_saying_so() -> None:
+    settings = ray_settings(ray_resources={"CPU": 1, "unicorn": 1}, startup_timeout=2.0)
+    with pytest.raises(sa.ChildStartFailed) as failed:
+        async with sa.open_runtime(settings):
+            pass  # pragma: no cover
+    assert "does the cluster have room for them?" in str(failed.value)
+    async with sa.open_runtime(ray_settings(ray_resources={"CPU": 0.5})) as runtime:
+        pool = await runtime.pool("ray")
+        assert await pool.call("worker_functions:double", [4]) == [8]

@@ -100,19 +100,15 @@ class RayPool:
     def where(self, slot: _RaySlot) -> str:
         return f"pool {self.name!r} ray actor {slot.worker_id} pid {slot.pid}"
 
-    async def start(self, nursery: trio.Nursery) -> None:
-        """Start one actor per slot, wait until each has answered, and watch each in
-        ``nursery`` from then on, so that an actor's death is seen at once, as a worker
-        process's is, not only by the next call sent to it."""
-        self._nursery = nursery
+    async def start(self) -> None:
+        """Start one actor per slot and wait until each has answered; raise
+        `WorkerStartFailed` if they have not within ``startup_timeout``."""
         for number in range(1, self.settings.worker_count + 1):
             self.slots.append(_RaySlot(number, self.make_actor(number)))
         timeout = self.settings.startup_timeout
         with trio.move_on_after(timeout):
             for slot in self.slots:
                 slot.pid = await _answer(slot.actor.pid.remote())
-            for slot in self.slots:
-                nursery.start_soon(self._watch, slot, slot.generation)
             return
         started = sum(1 for slot in self.slots if slot.pid)
         raise WorkerStartFailed(
@@ -267,6 +263,14 @@ class RayPool:
                     "reason": "worker exited",
                 },
             )
+
+    def watch(self, nursery: trio.Nursery) -> None:
+        """Watch every actor in ``nursery`` from now on (and each replacement), so that an
+        actor's death is seen at once, as a worker process's is, not only by the next call
+        sent to it."""
+        self._nursery = nursery
+        for slot in self.slots:
+            nursery.start_soon(self._watch, slot, slot.generation)
 
     async def _watch(self, slot: _RaySlot, generation: int) -> None:
         """Learn the pid of ``slot``'s actor of ``generation``, then wait for its death."""

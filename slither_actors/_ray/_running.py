@@ -80,8 +80,9 @@ async def _run(settings: PoolSettings, *, task_status: trio.TaskStatus[Any]) -> 
     try:
         pool = RayPool(settings, _actor_maker(settings))
         try:
+            await pool.start()
             async with trio.open_nursery() as nursery:
-                await pool.start(nursery)
+                pool.watch(nursery)
                 task_status.started(pool)
                 await trio.sleep_forever()
         finally:
@@ -104,6 +105,14 @@ def _actor_maker(settings: PoolSettings) -> Any:
     options: dict[str, Any] = {"max_restarts": 0, "concurrency_groups": {"watch": 1}}
     if settings.env:
         options["runtime_env"] = {"env_vars": dict(settings.env)}
+    # Ray takes CPUs and GPUs as options of their own, anything else as custom resources.
+    resources = dict(settings.ray_resources)
+    if "CPU" in resources:
+        options["num_cpus"] = resources.pop("CPU")
+    if "GPU" in resources:
+        options["num_gpus"] = resources.pop("GPU")
+    if resources:
+        options["resources"] = resources
     actor_class = make_class(**options)(Slot)
     return functools.partial(
         actor_class.remote, settings.cwd, settings.preload, settings.max_frame

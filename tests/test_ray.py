@@ -313,3 +313,93 @@ async def test_an_actor_asking_for_what_the_cluster_lacks_fails_the_start_saying
     async with sa.open_runtime(ray_settings(ray_resources={"CPU": 0.5})) as runtime:
         pool = await runtime.pool("ray")
         assert await pool.call("worker_functions:double", [4]) == [8]
+
+
+# --- the dispatch cases of the local pool (tests/test_dispatch_workers.py), on Ray actors ---
+
+CRASH = [1, 2, "die", 4, 5, 6]
+HANG = [1, 2, "hang", 4, 5, 6]
+PICKY = sa.WorkerExecutor("worker_functions", "picky", pool="ray")
+
+
+def payloads(items: list[sa.Item]) -> list[object]:
+    return [item.payload for item in items]
+
+
+def dead_letter(item: sa.Item, error: BaseException) -> sa.Item:
+    return item.with_route("dead")
+
+
+async def test_an_actor_that_dies_under_each_error_policy() -> None:
+    retry = sa.Retry(max_attempts=2, backoff=sa.Backoff(0.01, 1.0, 0.01), isolate=True, then="skip")
+    async with sa.open_runtime(SETTINGS):
+        with pytest.raises(sa.DispatchError) as halted:
+            await sa.dispatch(CRASH, executor=PICKY, batch_size=2, max_in_flight=1)
+        assert isinstance(halted.value.reason, sa.WorkerCrashed)
+        assert payloads(halted.value.partial_results) == [2, 4]
+        skipped = await sa.dispatch(CRASH, executor=PICKY, batch_size=2, on_error="skip")
+        assert payloads(skipped) == [2, 4, "die", 4, 10, 12]
+        assert "WorkerCrashed" in skipped[2].meta["error"] and skipped[3].meta["skipped"]
+        routed = await sa.dispatch(
+            CRASH, executor=PICKY, batch_size=2, on_error=sa.Recover(dead_letter)
+        )
+        assert [item.route for item in routed] == ["default"] * 2 + ["dead"] * 2 + ["default"] * 2
+        isolated = await sa.dispatch(CRASH, executor=PICKY, batch_size=6, on_error=retry)
+        assert payloads(isolated) == [2, 4, "die", 8, 10, 12]
+        assert [item.payload for item in isolated if item.meta.get("skipped")] == ["die"]
+
+
+async def test_an_actor_that_hangs_under_each_error_policy_and_order_and_bounds_hold() -> None:
+    async with sa.open_runtime(SETTINGS) as runtime:
+        with pytest.raises(sa.DispatchError) as halted:
+            await sa.dispatch(HANG, executor=PICKY, batch_size=2, max_in_flight=1, timeout=0.5)
+        assert isinstance(halted.value.reason, sa.CallTimeout)
+        skipped = await sa.dispatch(
+            HANG, executor=PICKY, batch_size=2, on_error="skip", timeout=0.5
+        )
+        assert payloads(skipped) == [2, 4, "hang", 4, 10, 12]
+        assert "CallTimeout" in skipped[2].meta["error"]
+        # as_completed hands every item over once; preserve keeps the input's order.
+        done = await sa.dispatch(
+            range(100), executor=PICKY, batch_size=3, max_in_flight=4, ordering="as_completed"
+        )
+        assert sorted(payloads(done)) == [2 * number for number in range(100)]  # type: ignore[type-var]
+        pool = await runtime.pool("ray")
+        most = 0
+
+        def count(event: tuple[str, ...], measured: object, metadata: object, _: object) -> None:
+            nonlocal most
+            most = max(most, pool.stats().in_flight)
+
+        sa.telemetry.attach("test-ray-bound", [("slither", "pool", "call", "start")], count)
+        try:
+            kept = await sa.dispatch(range(60), executor=PICKY, batch_size=2, max_in_flight=3)
+        finally:
+            sa.telemetry.detach("test-ray-bound")
+        assert payloads(kept) == [2 * number for number in range(60)]
+        assert 1 <= most <= 3
+
+
+async def test_a_call_sent_behind_a_hung_one_never_started_and_runs_on_the_new_actor() -> None:
+    async with sa.open_runtime(ray_settings(size=1, calls_per_worker=2)) as runtime:
+        pool = await runtime.pool("ray")
+        outcomes: dict[str, object] = {}
+
+        async def hung() -> None:
+            try:
+                await pool.call("worker_functions:sleep", [30.0], timeout=1.0)
+            except sa.CallTimeout as error:
+                outcomes["hung"] = error
+
+        async def behind() -> None:
+            await trio.sleep(0.2)  # sent second, so queued behind the hung call
+            outcomes["behind"] = await pool.call("worker_functions:double", [21], timeout=30)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(hung)
+            nursery.start_soon(behind)
+        # Its clock started only once it ran, on the replacement, so it did not time out.
+        assert isinstance(outcomes["hung"], sa.CallTimeout)
+        assert outcomes["behind"] == [42]
+        (worker,) = pool.workers()
+        assert worker.restarts == 1 and "ran over 1s" in (worker.last_exit or "")

@@ -52,6 +52,13 @@ _CALL_SPAN = ("slither", "pool", "call")
 
 
 @attrs.define(eq=False)
+class _Pending:
+    """A call sent to an actor; ``began`` is set once it runs (those sent before it ended)."""
+
+    began: trio.Event = attrs.Factory(trio.Event)
+
+
+@attrs.define(eq=False)
 class _RaySlot:
     """One worker slot: its actor (replaced when it dies), its calls out, its counts."""
 
@@ -63,6 +70,27 @@ class _RaySlot:
     calls_done: int = 0
     restarts: int = 0
     last_exit: str | None = None
+    outstanding: list[_Pending] = attrs.Factory(list)  # sent to this actor, in order
+    # The call each replaced actor was running when it went, by its generation (the last).
+    died_running: dict[int, _Pending | None] = attrs.Factory(dict)
+
+    def call_ended(self, pending: _Pending) -> None:
+        """``pending`` is over: the next call sent to the actor runs now."""
+        self.in_flight -= 1
+        self.calls_done += 1
+        pending.began.set()  # (its clock's task, if it still waits, ends)
+        if pending in self.outstanding:
+            self.outstanding.remove(pending)
+            if self.outstanding:
+                self.outstanding[0].began.set()
+
+    def replaced(self) -> None:
+        """The actor has gone: note the call it was running; the others never ran."""
+        running = self.outstanding[0] if self.outstanding else None
+        self.died_running = {self.generation: running}
+        for pending in self.outstanding:
+            pending.began.set()
+        self.outstanding = []
 
 
 @attrs.frozen
@@ -172,29 +200,49 @@ class RayPool:
         *,
         pinned: _RaySlot | None = None,
     ) -> list[Any]:
-        """The call on ``pinned``'s actor (already counted in), or on the slot it takes."""
+        """The call on ``pinned``'s actor (already counted in), or on a slot it takes.
+
+        An actor runs its calls one at a time, in the order they were sent, so a call is
+        running once those sent before it have ended: its timeout counts from then, as a
+        worker process's does. When an actor dies, or is killed for a call that ran over,
+        the call it was running fails; the calls sent behind it never started, and go to
+        another actor (a pinned one, of a broadcast, fails instead).
+        """
         settings = self.settings
-        slot = pinned if pinned is not None else await self._take_slot(name, session_id, wait)
-        ran_in.append(slot)
-        generation = slot.generation
-        try:
-            with trio.move_on_after(limit) as running:
-                kind, answer = await _answer(slot.actor.call.remote(data, settings.allow_pickle))
-        except Exception as error:  # the actor died (or Ray could not run the call)
-            reason = f"died: {type(error).__name__}: {str(error)[:200]}"
-            where = self.where(slot)
-            self._replace(slot, reason, crashed=True, generation=generation)
-            raise WorkerCrashed(name, reason, where) from error
-        finally:
-            slot.in_flight -= 1
-            slot.calls_done += 1
-            async with self._freed:
-                self._freed.notify_all()
-        if running.cancelled_caught:
-            where = self.where(slot)
-            reason = f"was replaced after {name} ran over {limit:g}s"
-            self._replace(slot, reason, crashed=False, generation=generation)
-            raise CallTimeout(where, name, limit)
+        while True:
+            if pinned is not None:
+                slot = pinned
+            else:
+                slot = await self._take_slot(name, session_id, wait)
+            ran_in[:] = [slot]
+            generation = slot.generation
+            pending = _Pending()
+            slot.outstanding.append(pending)
+            if slot.outstanding[0] is pending:
+                pending.began.set()
+            clock = trio.CancelScope()
+            self._start_clock(pending, clock, limit)
+            try:
+                with clock:
+                    reference = slot.actor.call.remote(data, settings.allow_pickle)
+                    kind, answer = await _answer(reference)
+                if clock.cancelled_caught:  # replaced while this call still counts as running
+                    reason = f"was replaced after {name} ran over {limit:g}s"
+                    self._replace(slot, reason, crashed=False, generation=generation)
+            except Exception as error:  # the actor died (or Ray could not run the call)
+                reason = f"died: {type(error).__name__}: {str(error)[:200]}"
+                where = self.where(slot)
+                self._replace(slot, reason, crashed=True, generation=generation)
+                if pinned is None and slot.died_running.get(generation) is not pending:
+                    continue  # it never started: another actor runs it
+                raise WorkerCrashed(name, reason, where) from error
+            finally:
+                slot.call_ended(pending)
+                async with self._freed:
+                    self._freed.notify_all()
+            break
+        if clock.cancelled_caught:
+            raise CallTimeout(f"pool {self.name!r} ray actor {slot.worker_id}", name, limit)
         if kind == "error":
             remote_type, message, trace = answer
             raise WorkerError(name, remote_type, message, trace, self.where(slot))
@@ -204,6 +252,18 @@ class RayPool:
         if isinstance(decoded, Malformed) or not isinstance(decoded, Result):
             raise PayloadError(f"{name} answered with what cannot be read: {decoded!r:.200}")
         return decoded.results
+
+    def _start_clock(self, pending: _Pending, clock: trio.CancelScope, limit: float) -> None:
+        """Give ``clock`` its deadline, ``limit`` seconds after ``pending`` begins to run."""
+        if self._nursery is None or pending.began.is_set():
+            clock.deadline = trio.current_time() + limit
+            return
+
+        async def when_it_begins() -> None:
+            await pending.began.wait()
+            clock.deadline = trio.current_time() + limit
+
+        self._nursery.start_soon(when_it_begins)
 
     async def _take_slot(self, target: str, session_id: str | None, wait: float | None) -> _RaySlot:
         """A slot with room for one more call (counted in), waiting at most ``wait``."""
@@ -223,8 +283,10 @@ class RayPool:
 
     def _pick(self, session_id: str | None) -> _RaySlot | None:
         """The slot for a call of ``session_id``, None to wait (as `WorkerPool` picks)."""
-        least = min(self.slots, key=_load)
-        free = least if least.in_flight < self.settings.calls_per_worker else None
+        ready = [slot for slot in self.slots if slot.pid]  # a new actor answers first
+        least = min(ready, key=_load) if ready else None
+        room = self.settings.calls_per_worker
+        free = least if least is not None and least.in_flight < room else None
         if session_id is None:
             return free
         bound = self.sessions.get(session_id)
@@ -234,6 +296,8 @@ class RayPool:
             has_room = bound.slot.in_flight < self.settings.calls_per_worker
             if strict:
                 return bound.slot if has_room else None
+            if not bound.slot.pid:  # its new actor has not answered yet
+                return None if strict else free
             if has_room and (free is None or bound.slot.in_flight <= free.in_flight):
                 return bound.slot
             return free
@@ -283,6 +347,8 @@ class RayPool:
                     {"startup_time": time.monotonic() - began},
                     {"pool": self.name, "worker_id": slot.worker_id, "pid": slot.pid},
                 )
+                async with self._freed:  # calls waiting for an actor may take this one
+                    self._freed.notify_all()
             await _answer(slot.actor.watch.remote())
         except Exception as error:
             if not self.closed:
@@ -306,6 +372,7 @@ class RayPool:
         telemetry.execute(("slither", "worker", "exited"), {}, metadata)
         if crashed:
             telemetry.execute(("slither", "worker", "crashed"), {}, metadata)
+        slot.replaced()
         slot.actor = self.make_actor(slot.worker_id)
         slot.generation += 1
         slot.restarts += 1

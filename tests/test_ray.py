@@ -380,7 +380,7 @@ async def test_an_actor_that_hangs_under_each_error_policy_and_order_and_bounds_
         assert 1 <= most <= 3
 
 
-async def test_a_call_sent_behind_a_hung_one_never_started_and_runs_on_the_new_actor() -> None:
+async def test_a_call_waiting_behind_a_hung_one_runs_on_the_new_actor_in_its_own_time() -> None:
     async with sa.open_runtime(ray_settings(size=1, calls_per_worker=2)) as runtime:
         pool = await runtime.pool("ray")
         outcomes: dict[str, object] = {}
@@ -392,13 +392,13 @@ async def test_a_call_sent_behind_a_hung_one_never_started_and_runs_on_the_new_a
                 outcomes["hung"] = error
 
         async def behind() -> None:
-            await trio.sleep(0.2)  # sent second, so queued behind the hung call
+            await trio.sleep(0.2)  # made second: it waits for the only actor
             outcomes["behind"] = await pool.call("worker_functions:double", [21], timeout=30)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(hung)
             nursery.start_soon(behind)
-        # Its clock started only once it ran, on the replacement, so it did not time out.
+        # Its clock started only once the replacement had it, so it did not time out.
         assert isinstance(outcomes["hung"], sa.CallTimeout)
         assert outcomes["behind"] == [42]
         (worker,) = pool.workers()

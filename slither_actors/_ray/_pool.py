@@ -1,7 +1,7 @@
 """`RayPool`: a pool whose worker slots are Ray actors, called as a `WorkerPool` is called.
 
-A pool of ``size`` slots keeps one Ray actor per slot. A call goes to the slot with the
-fewest calls out (at most ``calls_per_worker`` each; beyond that, calls wait their turn),
+A pool of ``size`` slots keeps one Ray actor per slot. A call goes to an actor with no call
+out (one at a time each, see `ROOM`; beyond that, calls wait their turn),
 encoded as the worker link encodes it, and its answer is decoded the same way: the values
 that travel, and the errors a call ends with, are those of a local pool. The answer is
 awaited without blocking the Trio loop: Ray completes a future in its own thread, which
@@ -49,6 +49,12 @@ from slither_actors.errors import (
 __all__ = ["RayPool"]
 
 _CALL_SPAN = ("slither", "pool", "call")
+# Calls out to one actor at a time. A worker process writes a reply before it reads the
+# next call, so calls queued behind one that crashes are known not to have run. Ray sends
+# an actor's reply after its method returns, and an actor that runs a second call meanwhile
+# may die with the first one's reply unsent: a second call queued on the actor would make
+# the pool guess which of the two ran. So, one call per actor, whatever calls_per_worker.
+ROOM = 1
 
 
 @attrs.define(eq=False)
@@ -71,8 +77,6 @@ class _RaySlot:
     restarts: int = 0
     last_exit: str | None = None
     outstanding: list[_Pending] = attrs.Factory(list)  # sent to this actor, in order
-    # The call each replaced actor was running when it went, by its generation (the last).
-    died_running: dict[int, _Pending | None] = attrs.Factory(dict)
 
     def call_ended(self, pending: _Pending) -> None:
         """``pending`` is over: the next call sent to the actor runs now."""
@@ -85,9 +89,7 @@ class _RaySlot:
                 self.outstanding[0].began.set()
 
     def replaced(self) -> None:
-        """The actor has gone: note the call it was running; the others never ran."""
-        running = self.outstanding[0] if self.outstanding else None
-        self.died_running = {self.generation: running}
+        """The actor has gone, and the calls sent to it with it."""
         for pending in self.outstanding:
             pending.began.set()
         self.outstanding = []
@@ -200,47 +202,35 @@ class RayPool:
         *,
         pinned: _RaySlot | None = None,
     ) -> list[Any]:
-        """The call on ``pinned``'s actor (already counted in), or on a slot it takes.
-
-        An actor runs its calls one at a time, in the order they were sent, so a call is
-        running once those sent before it have ended: its timeout counts from then, as a
-        worker process's does. When an actor dies, or is killed for a call that ran over,
-        the call it was running fails; the calls sent behind it never started, and go to
-        another actor (a pinned one, of a broadcast, fails instead).
-        """
+        """The call on ``pinned``'s actor (already counted in, of a broadcast), or on the
+        actor of a slot it takes (an idle one). Its timeout counts from when the actor has
+        it: a broadcast's call may wait behind the call its actor runs."""
         settings = self.settings
-        while True:
-            if pinned is not None:
-                slot = pinned
-            else:
-                slot = await self._take_slot(name, session_id, wait)
-            ran_in[:] = [slot]
-            generation = slot.generation
-            pending = _Pending()
-            slot.outstanding.append(pending)
-            if slot.outstanding[0] is pending:
-                pending.began.set()
-            clock = trio.CancelScope()
-            self._start_clock(pending, clock, limit)
-            try:
-                with clock:
-                    reference = slot.actor.call.remote(data, settings.allow_pickle)
-                    kind, answer = await _answer(reference)
-                if clock.cancelled_caught:  # replaced while this call still counts as running
-                    reason = f"was replaced after {name} ran over {limit:g}s"
-                    self._replace(slot, reason, crashed=False, generation=generation)
-            except Exception as error:  # the actor died (or Ray could not run the call)
-                reason = f"died: {type(error).__name__}: {str(error)[:200]}"
-                where = self.where(slot)
-                self._replace(slot, reason, crashed=True, generation=generation)
-                if pinned is None and slot.died_running.get(generation) is not pending:
-                    continue  # it never started: another actor runs it
-                raise WorkerCrashed(name, reason, where) from error
-            finally:
-                slot.call_ended(pending)
-                async with self._freed:
-                    self._freed.notify_all()
-            break
+        slot = pinned if pinned is not None else await self._take_slot(name, session_id, wait)
+        ran_in[:] = [slot]
+        generation = slot.generation
+        pending = _Pending()
+        slot.outstanding.append(pending)
+        if slot.outstanding[0] is pending:
+            pending.began.set()
+        clock = trio.CancelScope()
+        self._start_clock(pending, clock, limit)
+        try:
+            with clock:
+                reference = slot.actor.call.remote(data, settings.allow_pickle)
+                kind, answer = await _answer(reference)
+            if clock.cancelled_caught:
+                reason = f"was replaced after {name} ran over {limit:g}s"
+                self._replace(slot, reason, crashed=False, generation=generation)
+        except Exception as error:  # the actor died (or Ray could not run the call)
+            reason = f"died: {type(error).__name__}: {str(error)[:200]}"
+            where = self.where(slot)
+            self._replace(slot, reason, crashed=True, generation=generation)
+            raise WorkerCrashed(name, reason, where) from error
+        finally:
+            slot.call_ended(pending)
+            async with self._freed:
+                self._freed.notify_all()
         if clock.cancelled_caught:
             raise CallTimeout(f"pool {self.name!r} ray actor {slot.worker_id}", name, limit)
         if kind == "error":
@@ -285,15 +275,14 @@ class RayPool:
         """The slot for a call of ``session_id``, None to wait (as `WorkerPool` picks)."""
         ready = [slot for slot in self.slots if slot.pid]  # a new actor answers first
         least = min(ready, key=_load) if ready else None
-        room = self.settings.calls_per_worker
-        free = least if least is not None and least.in_flight < room else None
+        free = least if least is not None and least.in_flight < ROOM else None
         if session_id is None:
             return free
         bound = self.sessions.get(session_id)
         strict = self.settings.affinity is Affinity.STRICT
         if bound is not None and bound.generation == bound.slot.generation:
             self.sessions[session_id] = self.sessions.pop(session_id)  # recently used
-            has_room = bound.slot.in_flight < self.settings.calls_per_worker
+            has_room = bound.slot.in_flight < ROOM
             if strict:
                 return bound.slot if has_room else None
             if not bound.slot.pid:  # its new actor has not answered yet

@@ -49,6 +49,7 @@ from slither_actors._pool._pool import (
     _parse_target,
 )
 from slither_actors._pool._state import ViewResolver
+from slither_actors._pool.child import check_results
 from slither_actors._pool.protocol import (
     Call,
     Frame,
@@ -65,7 +66,6 @@ from slither_actors.errors import (
     CallTimeout,
     PayloadError,
     PoolClosed,
-    ResultError,
     ViewError,
     WorkerError,
 )
@@ -147,15 +147,10 @@ def _run(running: _Running) -> list[Any]:
         importlib.import_module(module)
     _local.running = running
     try:
-        results = _function(call.target, call.tool)(call.payloads)
+        function = _function(call.target, call.tool)
+        results = check_results(function(call.payloads), call.payloads)
     finally:
         _local.running = None
-    if type(results) is not list:
-        raise ResultError(
-            f"returned a {type(results).__name__}, not a list of {len(call.payloads)} results"
-        )
-    if len(results) != len(call.payloads):
-        raise ResultError(f"returned {len(results)} results for a batch of {len(call.payloads)}")
     frame = encode_result(0, results, settings.max_frame, settings.allow_pickle)
     carried: list[Any] = _carried(frame, settings, Result).results
     return carried

@@ -100,16 +100,7 @@ class ChildLoop:
         self._current = call
         try:
             function = self._resolve(call)
-            results = function(call.payloads)
-            if type(results) is not list:
-                raise ResultError(
-                    f"returned a {type(results).__name__}, not a list of "
-                    f"{len(call.payloads)} results"
-                )
-            if len(results) != len(call.payloads):
-                raise ResultError(
-                    f"returned {len(results)} results for a batch of {len(call.payloads)}"
-                )
+            results = check_results(function(call.payloads), call.payloads)
             frame = self.connection.send_result(call.call_id, results)
         except (ParentGone, BrokenPipeError):
             raise  # the parent has gone: nobody is left to answer
@@ -215,6 +206,18 @@ class ChildLoop:
             raise ParentGone("the pipe from the parent reached end-of-file")
         self._events.extend(connection.buffer_updated(size))
 
+
+
+def check_results(results: Any, payloads: Sequence[Any]) -> list[Any]:
+    """``results``, if a worker function returned a list of one result per payload; else
+    `ResultError` saying what it returned (the parent sees it as a `WorkerError`)."""
+    if type(results) is not list:
+        raise ResultError(
+            f"returned a {type(results).__name__}, not a list of {len(payloads)} results"
+        )
+    if len(results) != len(payloads):
+        raise ResultError(f"returned {len(results)} results for a batch of {len(payloads)}")
+    return results
 
 def _exit_when_parent_goes(lifeline: int) -> None:
     """Make this process end the moment the parent dies, busy or not.

@@ -21,8 +21,9 @@ import ray
 from slither_actors import worker
 from slither_actors._dispatch._in_process import _function
 from slither_actors._pool._messages import Call, Malformed
+from slither_actors._pool.child import check_results
 from slither_actors._pool.protocol import FrameDecoder, encode_result
-from slither_actors.errors import ResultError, ViewError
+from slither_actors.errors import ViewError
 
 NO_VIEWS = (
     "store views are not reachable from a Ray actor (a pool with backend 'ray'); "
@@ -78,16 +79,8 @@ class Slot:
             if isinstance(message, Malformed) or not isinstance(message, Call):
                 raise ValueError(f"not a call: {message!r:.200}")
             self.running.session_id = message.session_id
-            results = _function(message.target, message.tool)(message.payloads)
-            if type(results) is not list:
-                raise ResultError(
-                    f"returned a {type(results).__name__}, not a list of "
-                    f"{len(message.payloads)} results"
-                )
-            if len(results) != len(message.payloads):
-                raise ResultError(
-                    f"returned {len(results)} results for a batch of {len(message.payloads)}"
-                )
+            function = _function(message.target, message.tool)
+            results = check_results(function(message.payloads), message.payloads)
             encoded = encode_result(message.call_id, results, self.max_frame, allow_pickle)
             return "result", encoded if isinstance(encoded, bytes) else b"".join(encoded)
         except Exception as error:

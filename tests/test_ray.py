@@ -403,3 +403,36 @@ async def test_a_call_waiting_behind_a_hung_one_runs_on_the_new_actor_in_its_own
         assert outcomes["behind"] == [42]
         (worker,) = pool.workers()
         assert worker.restarts == 1 and "ran over 1s" in (worker.last_exit or "")
+
+
+async def test_calls_waiting_or_out_when_the_pool_stops_fail_with_pool_closed() -> None:
+    outcomes: list[BaseException] = []
+    both_made = trio.Event()
+    made: list[object] = []
+
+    def on_start(event: object, measured: object, metadata: object, _: object) -> None:
+        made.append(metadata)
+        if len(made) == 2:
+            both_made.set()
+
+    async def call(pool: object) -> None:
+        try:
+            await pool.call("worker_functions:sleep", [30.0])  # type: ignore[attr-defined]
+        except sa.PoolClosed as error:
+            outcomes.append(error)
+
+    sa.telemetry.attach("test-ray-closed", [("slither", "pool", "call", "start")], on_start)
+    try:
+        async with (
+            trio.open_nursery() as nursery,  # outlives the runtime: the calls end after it
+            sa.open_runtime(ray_settings(size=1)) as runtime,
+        ):
+            pool = await runtime.pool("ray")
+            nursery.start_soon(call, pool)  # out to the only actor
+            nursery.start_soon(call, pool)  # waiting for it
+            with trio.fail_after(10):
+                await both_made.wait()
+            await trio.sleep(0.5)  # the first is out by now
+    finally:
+        sa.telemetry.detach("test-ray-closed")
+    assert len(outcomes) == 2

@@ -125,9 +125,11 @@ class RayPool:
 
     @property
     def name(self) -> str:
+        """The pool's name, from its settings."""
         return self.settings.name
 
     def where(self, slot: _RaySlot) -> str:
+        """How errors name ``slot``'s actor."""
         return f"pool {self.name!r} ray actor {slot.worker_id} pid {slot.pid}"
 
     async def start(self) -> None:
@@ -223,6 +225,8 @@ class RayPool:
                 reason = f"was replaced after {name} ran over {limit:g}s"
                 self._replace(slot, reason, crashed=False, generation=generation)
         except Exception as error:  # the actor died (or Ray could not run the call)
+            if self.closed:  # the pool is stopping, and killed it
+                raise PoolClosed(self.name) from error
             reason = f"died: {type(error).__name__}: {str(error)[:200]}"
             where = self.where(slot)
             self._replace(slot, reason, crashed=True, generation=generation)
@@ -440,9 +444,15 @@ class RayPool:
     def set_view_resolver(self, resolver: Any) -> None:
         """Views are not answered for Ray actors yet: ``call_view`` fails in them."""
 
-    def stop_actors(self) -> None:
-        """Kill every actor of the pool (it takes no more calls)."""
+    async def close(self) -> None:
+        """Take no more calls (those waiting for an actor fail with `PoolClosed`, those
+        out too), and kill every actor, in a thread."""
         self.closed = True
+        async with self._freed:
+            self._freed.notify_all()
+        await trio.to_thread.run_sync(self._kill_all)
+
+    def _kill_all(self) -> None:
         for slot in self.slots:
             _kill(slot.actor)
 

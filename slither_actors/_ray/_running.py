@@ -87,7 +87,7 @@ async def _run(settings: PoolSettings, *, task_status: trio.TaskStatus[Any]) -> 
                 await trio.sleep_forever()
         finally:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(pool.stop_actors)
+                await pool.close()
     finally:
         with trio.CancelScope(shield=True):
             await _release()

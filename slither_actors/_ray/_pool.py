@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -58,13 +59,6 @@ ROOM = 1
 
 
 @attrs.define(eq=False)
-class _Pending:
-    """A call sent to an actor; ``began`` is set once it runs (those sent before it ended)."""
-
-    began: trio.Event = attrs.Factory(trio.Event)
-
-
-@attrs.define(eq=False)
 class _RaySlot:
     """One worker slot: its actor (replaced when it dies), its calls out, its counts."""
 
@@ -76,23 +70,11 @@ class _RaySlot:
     calls_done: int = 0
     restarts: int = 0
     last_exit: str | None = None
-    outstanding: list[_Pending] = attrs.Factory(list)  # sent to this actor, in order
 
-    def call_ended(self, pending: _Pending) -> None:
-        """``pending`` is over: the next call sent to the actor runs now."""
-        self.in_flight -= 1
-        self.calls_done += 1
-        pending.began.set()  # (its clock's task, if it still waits, ends)
-        if pending in self.outstanding:
-            self.outstanding.remove(pending)
-            if self.outstanding:
-                self.outstanding[0].began.set()
-
-    def replaced(self) -> None:
-        """The actor has gone, and the calls sent to it with it."""
-        for pending in self.outstanding:
-            pending.began.set()
-        self.outstanding = []
+    @property
+    def idle(self) -> bool:
+        """Whether its actor has answered and has no call out: a call may go to it."""
+        return bool(self.pid) and self.in_flight < ROOM
 
 
 @attrs.frozen
@@ -101,10 +83,6 @@ class _Binding:
 
     slot: _RaySlot
     generation: int
-
-
-def _load(slot: _RaySlot) -> int:
-    return slot.in_flight
 
 
 @attrs.define(eq=False)
@@ -183,42 +161,21 @@ class RayPool:
         )  # fmt: skip
         data = frame if isinstance(frame, bytes) else b"".join(frame)
         if not telemetry.is_observed(_CALL_SPAN):
-            return await self._call(name, data, session_id, seconds, wait, [])
+            slot = await self._take_slot(name, wait, lambda: self._pick(session_id))
+            return await self._call(name, data, seconds, slot)
         metadata = {"pool": self.name, "target": name, "size": len(items), "session_id": session_id}
         with telemetry.span(_CALL_SPAN, metadata) as span:
-            ran_in: list[_RaySlot] = []
-            try:
-                return await self._call(name, data, session_id, seconds, wait, ran_in)
-            finally:
-                if ran_in:
-                    span.metadata["worker_id"] = ran_in[0].worker_id
+            slot = await self._take_slot(name, wait, lambda: self._pick(session_id))
+            span.metadata["worker_id"] = slot.worker_id
+            return await self._call(name, data, seconds, slot)
 
-    async def _call(
-        self,
-        name: str,
-        data: bytes,
-        session_id: str | None,
-        limit: float,
-        wait: float | None,
-        ran_in: list[_RaySlot],
-        *,
-        pinned: _RaySlot | None = None,
-    ) -> list[Any]:
-        """The call on ``pinned``'s actor (already counted in, of a broadcast), or on the
-        actor of a slot it takes (an idle one). Its timeout counts from when the actor has
-        it: a broadcast's call may wait behind the call its actor runs."""
+    async def _call(self, name: str, data: bytes, limit: float, slot: _RaySlot) -> list[Any]:
+        """The call on ``slot``'s actor, taken for it (idle until now, so the call runs at
+        once: its timeout counts from here)."""
         settings = self.settings
-        slot = pinned if pinned is not None else await self._take_slot(name, session_id, wait)
-        ran_in[:] = [slot]
         generation = slot.generation
-        pending = _Pending()
-        slot.outstanding.append(pending)
-        if slot.outstanding[0] is pending:
-            pending.began.set()
-        clock = trio.CancelScope()
-        self._start_clock(pending, clock, limit)
         try:
-            with clock:
+            with trio.move_on_after(limit) as clock:
                 reference = slot.actor.call.remote(data, settings.allow_pickle)
                 kind, answer = await _answer(reference)
             if clock.cancelled_caught:
@@ -232,7 +189,8 @@ class RayPool:
             self._replace(slot, reason, crashed=True, generation=generation)
             raise WorkerCrashed(name, reason, where) from error
         finally:
-            slot.call_ended(pending)
+            slot.in_flight -= 1
+            slot.calls_done += 1
             async with self._freed:
                 self._freed.notify_all()
         if clock.cancelled_caught:
@@ -247,25 +205,16 @@ class RayPool:
             raise PayloadError(f"{name} answered with what cannot be read: {decoded!r:.200}")
         return decoded.results
 
-    def _start_clock(self, pending: _Pending, clock: trio.CancelScope, limit: float) -> None:
-        """Give ``clock`` its deadline, ``limit`` seconds after ``pending`` begins to run."""
-        if self._nursery is None or pending.began.is_set():
-            clock.deadline = trio.current_time() + limit
-            return
-
-        async def when_it_begins() -> None:
-            await pending.began.wait()
-            clock.deadline = trio.current_time() + limit
-
-        self._nursery.start_soon(when_it_begins)
-
-    async def _take_slot(self, target: str, session_id: str | None, wait: float | None) -> _RaySlot:
-        """A slot with room for one more call (counted in), waiting at most ``wait``."""
+    async def _take_slot(
+        self, target: str, wait: float | None, choose: Callable[[], _RaySlot | None]
+    ) -> _RaySlot:
+        """The slot ``choose`` gives, once it gives one (counted in), waiting at most
+        ``wait``; `PoolClosed` once the pool stops."""
         with trio.move_on_after(math.inf if wait is None else wait):
             while True:
                 if self.closed:
                     raise PoolClosed(self.name)
-                slot = self._pick(session_id)
+                slot = choose()
                 if slot is not None:
                     slot.in_flight += 1
                     return slot
@@ -277,23 +226,17 @@ class RayPool:
 
     def _pick(self, session_id: str | None) -> _RaySlot | None:
         """The slot for a call of ``session_id``, None to wait (as `WorkerPool` picks)."""
-        ready = [slot for slot in self.slots if slot.pid]  # a new actor answers first
-        least = min(ready, key=_load) if ready else None
-        free = least if least is not None and least.in_flight < ROOM else None
+        idle = [slot for slot in self.slots if slot.idle]
+        free = idle[0] if idle else None
         if session_id is None:
             return free
         bound = self.sessions.get(session_id)
         strict = self.settings.affinity is Affinity.STRICT
         if bound is not None and bound.generation == bound.slot.generation:
             self.sessions[session_id] = self.sessions.pop(session_id)  # recently used
-            has_room = bound.slot.in_flight < ROOM
-            if strict:
-                return bound.slot if has_room else None
-            if not bound.slot.pid:  # its new actor has not answered yet
-                return None if strict else free
-            if has_room and (free is None or bound.slot.in_flight <= free.in_flight):
+            if bound.slot.idle:
                 return bound.slot
-            return free
+            return None if strict else free
         if strict:
             if bound is not None:
                 raise SessionLost(self.name, session_id, self.where(bound.slot))
@@ -365,7 +308,6 @@ class RayPool:
         telemetry.execute(("slither", "worker", "exited"), {}, metadata)
         if crashed:
             telemetry.execute(("slither", "worker", "crashed"), {}, metadata)
-        slot.replaced()
         slot.actor = self.make_actor(slot.worker_id)
         slot.generation += 1
         slot.restarts += 1
@@ -380,8 +322,9 @@ class RayPool:
     async def broadcast(
         self, target: Target, payload: Any = None, *, timeout: float | None = None
     ) -> list[BroadcastReply]:
-        """Run ``target`` on ``[payload]`` in every actor at once, as `WorkerPool.broadcast`
-        does: one reply per actor, its value or its error."""
+        """Run ``target`` on ``[payload]`` in every actor, as `WorkerPool.broadcast` does:
+        one reply per actor, its value or its error; each actor has it once its call out,
+        if any, has ended."""
         name, tool = _parse_target(target)
         settings = self.settings
         limit = settings.call_timeout if timeout is None else check_seconds("timeout", timeout)
@@ -396,9 +339,9 @@ class RayPool:
         replies: dict[int, BroadcastReply] = {}
 
         async def one(slot: _RaySlot) -> None:
-            slot.in_flight += 1  # pinned to this actor: counted, not picked
             try:
-                value = (await self._call(name, data, None, limit, None, [], pinned=slot))[0]
+                taken = await self._take_slot(name, None, lambda: slot if slot.idle else None)
+                value = (await self._call(name, data, limit, taken))[0]
                 replies[slot.worker_id] = BroadcastReply(slot.worker_id, slot.pid, value)
             except Exception as error:
                 replies[slot.worker_id] = BroadcastReply(slot.worker_id, slot.pid, None, error)

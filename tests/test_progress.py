@@ -225,7 +225,9 @@ async def test_a_pipe_reports_its_outputs_and_error_records(
     assert len(reports) > 3
 
 
-async def test_a_pipe_with_an_unsized_input_or_a_fan_out_has_no_total() -> None:
+async def test_a_pipe_with_an_unsized_input_or_a_fan_out_has_no_total(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     reports: list[sa.Progress] = []
     await sa.run_pipe(Sorting, async_numbers(40), progress=reports.append)
     check_reports(reports, total=None, failed=12)  # 0 to 39: multiples of 5 or 7
@@ -236,7 +238,9 @@ async def test_a_pipe_with_an_unsized_input_or_a_fan_out_has_no_total() -> None:
     assert reports[-1].done == len(result["default"]) + 1 == 6
 
 
-async def test_stream_pipe_reports_as_the_block_takes_items() -> None:
+async def test_stream_pipe_reports_as_the_block_takes_items(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     reports: list[sa.Progress] = []
     taken = 0
     async with sa.stream_pipe(Sorting, range(100), progress=reports.append) as results:

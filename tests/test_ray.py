@@ -7,6 +7,7 @@ checks that a runtime leaves no Ray process behind, runs in a process of its own
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,6 +76,26 @@ def test_a_runtime_that_started_ray_leaves_no_ray_process() -> None:
     assert process.returncode == 0, process.stderr
 
 
+@contextlib.contextmanager
+def calls_started(count: int = 1) -> Iterator[trio.Event]:
+    """An event set once ``count`` pool calls have begun. A call to an idle actor is out to
+    it by the time a task woken by the event runs: nothing awaits between the two."""
+    started = trio.Event()
+    seen: list[object] = []
+
+    def on_start(event: object, measured: object, metadata: object, _: object) -> None:
+        seen.append(metadata)
+        if len(seen) >= count:
+            started.set()
+
+    handler_id = f"test-ray-started-{id(started)}"
+    sa.telemetry.attach(handler_id, [("slither", "pool", "call", "start")], on_start)
+    try:
+        yield started
+    finally:
+        sa.telemetry.detach(handler_id)
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -141,18 +162,19 @@ async def test_an_actor_killed_mid_batch_is_replaced_and_the_batch_retried() -> 
         pool = await runtime.pool("ray")
         killed: list[int] = []
 
-        async def kill_soon() -> None:
-            await trio.sleep(1.0)
+        async def kill_once_out(started: trio.Event) -> None:
+            await started.wait()
             busy = [worker for worker in pool.workers() if worker.in_flight]
             killed.append(busy[0].pid)
             os.kill(busy[0].pid, signal.SIGKILL)
 
         executor = sa.WorkerExecutor("worker_functions", "pid_after", pool="ray")
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(kill_soon)
-            results = await sa.dispatch(
-                [2.0], executor=executor, batch_size=1, on_error=sa.Retry(max_attempts=2)
-            )
+        with calls_started() as started:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(kill_once_out, started)
+                results = await sa.dispatch(
+                    [2.0], executor=executor, batch_size=1, on_error=sa.Retry(max_attempts=2)
+                )
         (item,) = results
         assert item.payload != killed[0] and item.meta.get("attempts", 2) == 2
         crashed = [worker for worker in pool.workers() if worker.restarts]
@@ -391,13 +413,14 @@ async def test_a_call_waiting_behind_a_hung_one_runs_on_the_new_actor_in_its_own
             except sa.CallTimeout as error:
                 outcomes["hung"] = error
 
-        async def behind() -> None:
-            await trio.sleep(0.2)  # made second: it waits for the only actor
+        async def behind(started: trio.Event) -> None:
+            await started.wait()  # the hung call has the only actor: this one waits for it
             outcomes["behind"] = await pool.call("worker_functions:double", [21], timeout=30)
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(hung)
-            nursery.start_soon(behind)
+        with calls_started() as started:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(hung)
+                nursery.start_soon(behind, started)
         # Its clock started only once the replacement had it, so it did not time out.
         assert isinstance(outcomes["hung"], sa.CallTimeout)
         assert outcomes["behind"] == [42]
@@ -407,13 +430,6 @@ async def test_a_call_waiting_behind_a_hung_one_runs_on_the_new_actor_in_its_own
 
 async def test_calls_waiting_or_out_when_the_pool_stops_fail_with_pool_closed() -> None:
     outcomes: list[BaseException] = []
-    both_made = trio.Event()
-    made: list[object] = []
-
-    def on_start(event: object, measured: object, metadata: object, _: object) -> None:
-        made.append(metadata)
-        if len(made) == 2:
-            both_made.set()
 
     async def call(pool: object) -> None:
         try:
@@ -421,8 +437,7 @@ async def test_calls_waiting_or_out_when_the_pool_stops_fail_with_pool_closed() 
         except sa.PoolClosed as error:
             outcomes.append(error)
 
-    sa.telemetry.attach("test-ray-closed", [("slither", "pool", "call", "start")], on_start)
-    try:
+    with calls_started(2) as both_made:
         async with (
             trio.open_nursery() as nursery,  # outlives the runtime: the calls end after it
             sa.open_runtime(ray_settings(size=1)) as runtime,
@@ -432,7 +447,5 @@ async def test_calls_waiting_or_out_when_the_pool_stops_fail_with_pool_closed() 
             nursery.start_soon(call, pool)  # waiting for it
             with trio.fail_after(10):
                 await both_made.wait()
-            await trio.sleep(0.5)  # the first is out by now
-    finally:
-        sa.telemetry.detach("test-ray-closed")
+            assert pool.stats().in_flight == 1  # the first is out, the second waits
     assert len(outcomes) == 2

@@ -27,7 +27,7 @@ from slither_actors.errors import (
     TooManySessions,
 )
 
-__all__ = ["PoolState", "ViewResolver"]
+__all__ = ["PoolState", "ViewResolver", "affinity_broken"]
 
 # Answers a worker's call_view: (name, params, session id) -> the reply.
 ViewResolver = Callable[[str, dict[str, Any], str | None], Awaitable[Any]]
@@ -141,17 +141,8 @@ class PoolState:
         while len(self.sessions) > self.settings.max_sessions:
             del self.sessions[next(iter(self.sessions))]
         if previous is not None:
-            telemetry.execute(
-                ("slither", "session", "affinity", "broken"),
-                {},
-                {
-                    "pool": self.name,
-                    "session_id": session_id,
-                    "from_worker": previous.worker_id,
-                    "to_worker": worker.worker_id,
-                    "reason": "recycled" if previous.draining else "worker exited",
-                },
-            )
+            reason = "recycled" if previous.draining else "worker exited"
+            affinity_broken(self.name, session_id, previous.worker_id, worker.worker_id, reason)
 
     def end_session(self, session_id: str) -> None:
         """Forget the worker ``session_id`` was bound to."""
@@ -306,3 +297,21 @@ def _is_running(pending: PendingCall) -> bool:
 
 def _is_waiting(pending: PendingCall) -> bool:
     return not (pending.running or pending.settled)
+
+
+def affinity_broken(
+    pool: str, session_id: str, from_worker: int, to_worker: int, reason: str
+) -> None:
+    """Emit ``("slither", "session", "affinity", "broken")``: a hint-affinity session moved
+    from one worker slot to another, for ``reason`` ("worker exited" or "recycled")."""
+    telemetry.execute(
+        ("slither", "session", "affinity", "broken"),
+        {},
+        {
+            "pool": pool,
+            "session_id": session_id,
+            "from_worker": from_worker,
+            "to_worker": to_worker,
+            "reason": reason,
+        },
+    )

@@ -34,6 +34,7 @@ from slither_actors._pool._pool import (
     _as_list,
     _parse_target,
 )
+from slither_actors._pool._state import affinity_broken
 from slither_actors._pool.protocol import FrameDecoder, encode_call
 from slither_actors.config import Affinity, PoolSettings
 from slither_actors.errors import (
@@ -252,17 +253,8 @@ class RayPool:
         while len(self.sessions) > self.settings.max_sessions:
             del self.sessions[next(iter(self.sessions))]
         if previous is not None:
-            telemetry.execute(
-                ("slither", "session", "affinity", "broken"),
-                {},
-                {
-                    "pool": self.name,
-                    "session_id": session_id,
-                    "from_worker": previous.slot.worker_id,
-                    "to_worker": slot.worker_id,
-                    "reason": "worker exited",
-                },
-            )
+            worker_ids = previous.slot.worker_id, slot.worker_id
+            affinity_broken(self.name, session_id, *worker_ids, "worker exited")
 
     def watch(self, nursery: trio.Nursery) -> None:
         """Watch every actor in ``nursery`` from now on (and each replacement), so that an
